@@ -1,0 +1,104 @@
+"""`turnout demo`: what exists today, run on images it generates itself."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import typer
+
+from ._context import CliState, console, usd
+
+# (file name, size, what it stands for)
+_IMAGES = (
+    ("thumbnail.png", (256, 256), "a product thumbnail"),
+    ("screenshot.png", (1920, 1080), "a laptop screenshot"),
+    ("phone-photo.jpg", (4032, 3024), "a 12 MP phone photo"),
+    ("scanned-page.png", (2550, 3300), "a letter page scanned at 300 dpi"),
+)
+_MODELS = ("gpt-4o", "gpt-4.1-mini", "claude-sonnet-4-5", "gemini-2.5-flash", "gemini-3-pro-preview")
+_NOT_BUILT = (
+    "gateway: `turnout serve`, OpenAI-compatible routing, escalation, failover",
+    "cost governance: tenants, keys, ledger, budgets, rate limits, caps, alerts",
+    "observability: stage timings, metrics, traces, feedback, dashboard",
+    "retrieval: encoders, `turnout eval retrieval`, indexes, the RAG path, visual search",
+)
+
+
+def _generate(folder: Path) -> list[Path]:
+    from PIL import Image, ImageDraw
+
+    paths = []
+    for name, (w, h), _ in _IMAGES:
+        image = Image.new("RGB", (w, h), (235, 232, 224))
+        draw = ImageDraw.Draw(image)
+        for y in range(h // 10, h, max(h // 24, 8)):  # lines of "text" on a page
+            draw.rectangle((w // 12, y, w - w // 12, y + max(h // 120, 2)), fill=(60, 60, 70))
+        path = folder / name
+        image.save(path, quality=85) if name.endswith(".jpg") else image.save(path)
+        paths.append(path)
+    return paths
+
+
+def demo(ctx: typer.Context) -> None:
+    """Show what turnout does today: the catalog, recommendations, image-token accounting."""
+    from rich.table import Table
+
+    from turnout.core import Detail, Usage, cost, count_image_tokens, load_shapes, read_image_size
+    from turnout.core import recommend as rank
+
+    state: CliState = ctx.obj
+    out = console()
+    catalog = state.catalog
+    out.rule("[bold]turnout demo[/bold]")
+    providers = sorted({m.provider for m in catalog})
+    out.print(f"catalog: {len(catalog)} models from {', '.join(providers)}"
+              " (`turnout catalog list`)")
+
+    with tempfile.TemporaryDirectory(prefix="turnout-demo-") as tmp:
+        paths = _generate(Path(tmp))
+        sizes = []
+        for path in paths:
+            with path.open("rb") as fh:
+                sizes.append(read_image_size(fh, name=path.name))
+    out.rule("image tokens and cost per image, sizes read from each file's header (detail=high)")
+    table = Table()
+    table.add_column("model")
+    for (name, _, what), size in zip(_IMAGES, sizes, strict=True):
+        table.add_column(f"{name}\n{size.width}x{size.height}", justify="right")
+    for model_id in _MODELS:
+        model = catalog.get(model_id)
+        cells = []
+        for size in sizes:
+            n = count_image_tokens(model, size.width, size.height, Detail.HIGH).tokens
+            each = cost(Usage(image_input_tokens=n, requests=0), model).exact
+            cells.append(f"{n:,} tok  {usd(each)}")
+        table.add_row(model_id, *cells)
+    out.print(table)
+
+    page = sizes[-1]
+    out.rule("the seed's incident, priced: a 487-page scan uploaded 56 times (image tokens only)")
+    for model_id in _MODELS:
+        model = catalog.get(model_id)
+        seen: set[int] = set()
+        for detail in (Detail.HIGH, Detail.LOW):
+            n = count_image_tokens(model, page.width, page.height, detail).tokens * 487
+            if n in seen:  # the rule ignores detail for this model
+                continue
+            seen.add(n)
+            c = cost(Usage(image_input_tokens=n, requests=0), model)
+            out.print(f"  {model_id:<22} detail={detail.value:<4} {n:>10,} tokens per upload  "
+                      f"{usd(c.total):>12} per upload  {usd(c.total * 56):>12} for 56")
+
+    for shape_id in ("assistant", "docqa", "visual-search"):
+        shape = load_shapes()[shape_id]
+        result = rank(catalog, shape)
+        out.rule(f"recommend --shape {shape_id}")
+        for i, c in enumerate(result.ranked[:3], 1):
+            out.print(f"  {i}. {c.model.id:<34} {usd(c.cost.exact):>12}/query  p95 {c.p95:g} s")
+        out.print(f"  ({len(result.dropped)} dropped, each with its reason: "
+                  f"`turnout recommend --shape {shape_id}`)")
+
+    out.rule("not built yet")
+    for line in _NOT_BUILT:
+        out.print(f"  - {line}")

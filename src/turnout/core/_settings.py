@@ -1,0 +1,136 @@
+"""The one typed settings object: a YAML file plus `TURNOUT_*` environment variables.
+
+Precedence, highest first: environment variables, the YAML file, defaults. The file is
+`turnout.yaml` in the working directory when present, or the path given to
+`load_settings` (the CLI's `--config`) or in `TURNOUT_CONFIG`. Nothing is read at import.
+Nested keys come from the environment with a double underscore:
+`TURNOUT_GATEWAY__PORT=8080` sets `gateway.port`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from ._errors import ConfigError
+
+ENV_PREFIX = "TURNOUT_"
+DEFAULT_CONFIG_NAME = "turnout.yaml"
+
+# The YAML mapping being loaded; set only for the duration of `load_settings`.
+_file_data: ContextVar[dict[str, Any]] = ContextVar("turnout_settings_file", default={})
+
+
+class _YamlData(PydanticBaseSettingsSource):
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return _file_data.get().get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_file_data.get())
+
+
+class Settings(BaseSettings):
+    """Every setting turnout reads. Each field's description is its documentation."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    home: Path = Field(
+        default=Path("~/.turnout"),
+        description="Directory for turnout's data (ledger, indexes, caches).",
+    )
+    catalog_files: list[Path] = Field(
+        default_factory=list,
+        description="Extra model catalog YAML files merged over the shipped catalog, in order.",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Lowest level of log line written."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlData(settings_cls))
+
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser()
+
+
+def resolve_config_path(
+    config: Path | str | None, environ: Mapping[str, str] | None = None
+) -> Path | None:
+    env = os.environ if environ is None else environ
+    if config is not None:
+        return Path(config)
+    if env.get(f"{ENV_PREFIX}CONFIG"):
+        return Path(env[f"{ENV_PREFIX}CONFIG"])
+    default = Path(DEFAULT_CONFIG_NAME)
+    return default if default.is_file() else None
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+    return data
+
+
+def _explain(exc: ValidationError, path: Path | None, file_keys: set[str]) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        top = str(err["loc"][0]) if err["loc"] else ""
+        env_name = ENV_PREFIX + "__".join(str(p) for p in err["loc"]).upper()
+        if env_name in os.environ or (f"{ENV_PREFIX}{top.upper()}" in os.environ):
+            where = f"environment variable {env_name}"
+        elif path is not None and top in file_keys:
+            where = str(path)
+        else:
+            where = "settings"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{where}: unknown key {key!r}")
+        else:
+            lines.append(f"{where}: key {key!r}: {err['msg']} (got {err.get('input')!r})")
+    return "; ".join(lines)
+
+
+def load_settings(config: Path | str | None = None, **overrides: Any) -> Settings:
+    """Read and validate settings; a bad value raises ConfigError naming file and key."""
+    path = resolve_config_path(config)
+    data = _read_config(path) if path is not None else {}
+    token = _file_data.set(data)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, path, set(data))) from exc
+    finally:
+        _file_data.reset(token)
