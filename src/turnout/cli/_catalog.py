@@ -28,14 +28,30 @@ def list_models(
     from rich.table import Table
 
     table = Table(title=f"{len(models)} models")
-    for col in ("model", "provider", "kind", "tier", "input", "in $/M", "out $/M",
-                "image rule", "p95 s"):
+    for col in (
+        "model",
+        "provider",
+        "kind",
+        "tier",
+        "input",
+        "in $/M",
+        "out $/M",
+        "image rule",
+        "p95 s",
+    ):
         table.add_column(col, justify="right" if "$" in col or col in ("tier", "p95 s") else "left")
     for m in models:
         rule = m.image_tokens.rule if m.image_tokens else "-"
         table.add_row(
-            m.id, m.provider, m.kind, str(m.tier), ",".join(m.modalities.input),
-            str(m.price.input), str(m.price.output), rule, f"{m.latency.p95:g}",
+            m.id,
+            m.provider,
+            m.kind,
+            str(m.tier),
+            ",".join(m.modalities.input),
+            str(m.price.input),
+            str(m.price.output),
+            rule,
+            f"{m.latency.p95:g}",
         )
     console().print(table)
 
@@ -55,34 +71,52 @@ def show_model(
         print(json.dumps(m.model_dump(mode="json"), indent=2))
         return
     out = console()
-    out.print(f"[bold]{m.name}[/bold]  id={m.id}  provider={m.provider}  kind={m.kind}  tier={m.tier}")
+    out.print(
+        f"[bold]{m.name}[/bold]  id={m.id}  provider={m.provider}  kind={m.kind}  tier={m.tier}"
+    )
     if m.aliases:
         out.print(f"aliases: {', '.join(m.aliases)}")
-    out.print(f"input: {', '.join(m.modalities.input)}   output: {', '.join(m.modalities.output) or '-'}")
-    out.print(f"context window: {m.context_window:,} tokens"
-              + (f", max output {m.max_output_tokens:,}" if m.max_output_tokens else ""))
+    out.print(
+        f"input: {', '.join(m.modalities.input)}   output: {', '.join(m.modalities.output) or '-'}"
+    )
+    out.print(
+        f"context window: {m.context_window:,} tokens"
+        + (f", max output {m.max_output_tokens:,}" if m.max_output_tokens else "")
+    )
     p = m.price
-    out.print(f"price ({p.basis}), USD per 1M tokens: input {p.input}, output {p.output}"
-              + (f", cached input {p.cached_input}" if p.cached_input is not None else ""))
-    for label, value in (("image input", p.image_input), ("audio input", p.audio_input),
-                         ("video input", p.video_input), ("audio output", p.audio_output)):
+    out.print(
+        f"price ({p.basis}), USD per 1M tokens: input {p.input}, output {p.output}"
+        + (f", cached input {p.cached_input}" if p.cached_input is not None else "")
+    )
+    for label, value in (
+        ("image input", p.image_input),
+        ("audio input", p.audio_input),
+        ("video input", p.video_input),
+        ("audio output", p.audio_output),
+    ):
         if value is not None:
             out.print(f"  {label}: {value}")
     if p.per_request:
         out.print(f"  per request: ${p.per_request}")
     if p.long_context:
         lc = p.long_context
-        out.print(f"  above {lc.above_input_tokens:,} input tokens: input {lc.input}, output {lc.output}")
+        out.print(
+            f"  above {lc.above_input_tokens:,} input tokens: input {lc.input}, output {lc.output}"
+        )
     if p.assumption:
         out.print(f"  assumption: {p.assumption}")
     out.print(f"  source: {p.source} (as of {p.as_of})")
-    out.print(f"latency prior: p50 {m.latency.p50:g} s, p95 {m.latency.p95:g} s ({m.latency.source})")
+    out.print(
+        f"latency prior: p50 {m.latency.p50:g} s, p95 {m.latency.p95:g} s ({m.latency.source})"
+    )
     if m.regions:
         out.print(f"regions: {', '.join(m.regions)}   deploy: {m.deploy}")
     if m.image_tokens is not None and m.kind == "chat":
         params = m.image_tokens.model_dump(exclude={"rule", "documented"})
-        out.print(f"image tokens: rule {m.image_tokens.rule} {params}"
-                  + ("" if m.image_tokens.documented else " (derived, not a billing rule)"))
+        out.print(
+            f"image tokens: rule {m.image_tokens.rule} {params}"
+            + ("" if m.image_tokens.documented else " (derived, not a billing rule)")
+        )
         for w, h in _SAMPLE_SIZES:
             counted = count_image_tokens(m, w, h, Detail.AUTO)
             out.print(f"  {w}x{h} auto: {counted.tokens:,} tokens")

@@ -39,10 +39,10 @@ def console() -> Console:
 
 def usd(amount: object, places: int = 6) -> str:
     """Dollars for people: micro-dollar precision, more digits only when needed."""
-    from decimal import Decimal
+    from decimal import ROUND_HALF_UP, Decimal
 
     value = Decimal(str(amount))
-    text = f"{value:.{places}f}"
-    if value and Decimal(text) == 0:
-        text = f"{value.normalize():f}"
+    rounded = value.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)
+    # A sub-micro-dollar amount shows its digits rather than $0.000000.
+    text = f"{value.normalize():f}" if value and not rounded else f"{rounded:f}"
     return f"${text}"

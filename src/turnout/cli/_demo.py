@@ -14,9 +14,15 @@ _IMAGES = (
     ("thumbnail.png", (256, 256), "a product thumbnail"),
     ("screenshot.png", (1920, 1080), "a laptop screenshot"),
     ("phone-photo.jpg", (4032, 3024), "a 12 MP phone photo"),
-    ("scanned-page.png", (2550, 3300), "a letter page scanned at 300 dpi"),
+    ("scanned-page.png", (2550, 3300), "a page scanned at 300 dpi"),
 )
-_MODELS = ("gpt-4o", "gpt-4.1-mini", "claude-sonnet-4-5", "gemini-2.5-flash", "gemini-3-pro-preview")
+_MODELS = (
+    "gpt-4o",
+    "gpt-4.1-mini",
+    "claude-sonnet-4-5",
+    "gemini-2.5-flash",
+    "gemini-3-pro-preview",
+)
 _NOT_BUILT = (
     "gateway: `turnout serve`, OpenAI-compatible routing, escalation, failover",
     "cost governance: tenants, keys, ledger, budgets, rate limits, caps, alerts",
@@ -52,8 +58,9 @@ def demo(ctx: typer.Context) -> None:
     catalog = state.catalog
     out.rule("[bold]turnout demo[/bold]")
     providers = sorted({m.provider for m in catalog})
-    out.print(f"catalog: {len(catalog)} models from {', '.join(providers)}"
-              " (`turnout catalog list`)")
+    out.print(
+        f"catalog: {len(catalog)} models from {', '.join(providers)} (`turnout catalog list`)"
+    )
 
     with tempfile.TemporaryDirectory(prefix="turnout-demo-") as tmp:
         paths = _generate(Path(tmp))
@@ -64,8 +71,8 @@ def demo(ctx: typer.Context) -> None:
     out.rule("image tokens and cost per image, sizes read from each file's header (detail=high)")
     table = Table()
     table.add_column("model")
-    for (name, _, what), size in zip(_IMAGES, sizes, strict=True):
-        table.add_column(f"{name}\n{size.width}x{size.height}", justify="right")
+    for (_, _, what), size in zip(_IMAGES, sizes, strict=True):
+        table.add_column(f"{what}\n{size.width}x{size.height}", justify="right")
     for model_id in _MODELS:
         model = catalog.get(model_id)
         cells = []
@@ -87,17 +94,23 @@ def demo(ctx: typer.Context) -> None:
                 continue
             seen.add(n)
             c = cost(Usage(image_input_tokens=n, requests=0), model)
-            out.print(f"  {model_id:<22} detail={detail.value:<4} {n:>10,} tokens per upload  "
-                      f"{usd(c.total):>12} per upload  {usd(c.total * 56):>12} for 56")
+            out.print(
+                f"  {model_id:<22} detail={detail.value:<4} {n:>10,} tokens per upload  "
+                f"{usd(c.total):>12} per upload  {usd(c.total * 56):>12} for 56"
+            )
 
     for shape_id in ("assistant", "docqa", "visual-search"):
         shape = load_shapes()[shape_id]
         result = rank(catalog, shape)
         out.rule(f"recommend --shape {shape_id}")
-        for i, c in enumerate(result.ranked[:3], 1):
-            out.print(f"  {i}. {c.model.id:<34} {usd(c.cost.exact):>12}/query  p95 {c.p95:g} s")
-        out.print(f"  ({len(result.dropped)} dropped, each with its reason: "
-                  f"`turnout recommend --shape {shape_id}`)")
+        for i, pick in enumerate(result.ranked[:3], 1):
+            out.print(
+                f"  {i}. {pick.model.id:<34} {usd(pick.cost.exact):>12}/query  p95 {pick.p95:g} s"
+            )
+        out.print(
+            f"  ({len(result.dropped)} dropped, each with its reason: "
+            f"`turnout recommend --shape {shape_id}`)"
+        )
 
     out.rule("not built yet")
     for line in _NOT_BUILT:

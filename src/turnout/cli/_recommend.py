@@ -52,40 +52,66 @@ def recommend(
             raise InvalidInputError(f"--modality {m!r}: expected one of {', '.join(valid)}")
     spec = load_shapes()[shape.value]
     result = rank(
-        state.catalog, spec, p95=p95, max_cost=limit, modalities=wanted,  # type: ignore[arg-type]
-        self_hosted=self_hosted, min_tier=min_tier,
+        state.catalog,
+        spec,
+        p95=p95,
+        max_cost=limit,
+        modalities=wanted,  # type: ignore[arg-type]
+        self_hosted=self_hosted,
+        min_tier=min_tier,
     )
     if as_json:
-        print(json.dumps({
-            "shape": spec.id,
-            "retrieval": spec.retrieval,
-            "p95_limit_seconds": result.p95_limit,
-            "max_cost_usd": None if limit is None else str(limit),
-            "ranked": [
-                {"model": c.model.id, "cost_usd": str(c.cost.exact), "p95_seconds": c.p95,
-                 "tier": c.model.tier, "deploy": c.model.deploy, "price_basis": c.model.price.basis,
-                 "input_tokens": c.usage.input_tokens, "output_tokens": c.usage.output_tokens}
-                for c in result.ranked
-            ],
-            "dropped": [{"model": d.model.id, "reason": d.reason} for d in result.dropped],
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "shape": spec.id,
+                    "retrieval": spec.retrieval,
+                    "p95_limit_seconds": result.p95_limit,
+                    "max_cost_usd": None if limit is None else str(limit),
+                    "ranked": [
+                        {
+                            "model": c.model.id,
+                            "cost_usd": str(c.cost.exact),
+                            "p95_seconds": c.p95,
+                            "tier": c.model.tier,
+                            "deploy": c.model.deploy,
+                            "price_basis": c.model.price.basis,
+                            "input_tokens": c.usage.input_tokens,
+                            "output_tokens": c.usage.output_tokens,
+                        }
+                        for c in result.ranked
+                    ],
+                    "dropped": [{"model": d.model.id, "reason": d.reason} for d in result.dropped],
+                },
+                indent=2,
+            )
+        )
         return
 
     from rich.table import Table
 
     out = console()
-    out.print(f"[bold]{spec.title}[/bold]: p95 <= {result.p95_limit:g} s"
-              + (f", cost <= {usd(limit)}" if limit is not None else "")
-              + f", tier >= {min_tier or spec.min_tier}, needs {', '.join(spec.requires)}")
+    out.print(
+        f"[bold]{spec.title}[/bold]: p95 <= {result.p95_limit:g} s"
+        + (f", cost <= {usd(limit)}" if limit is not None else "")
+        + f", tier >= {min_tier or spec.min_tier}, needs {', '.join(spec.requires)}"
+    )
     out.print(f"retrieval stack: {spec.retrieval}")
     if result.ranked:
         table = Table(title="candidates, cheapest first", title_justify="left")
         for col in ("#", "model", "cost/query", "p95 s", "tier", "in tok", "out tok", "basis"):
             table.add_column(col, justify="left" if col in ("model", "basis") else "right")
         for i, c in enumerate(result.ranked, 1):
-            table.add_row(str(i), c.model.id, usd(c.cost.exact), f"{c.p95:g}", str(c.model.tier),
-                          f"{c.usage.input_tokens:,}", f"{c.usage.output_tokens:,}",
-                          c.model.price.basis)
+            table.add_row(
+                str(i),
+                c.model.id,
+                usd(c.cost.exact),
+                f"{c.p95:g}",
+                str(c.model.tier),
+                f"{c.usage.input_tokens:,}",
+                f"{c.usage.output_tokens:,}",
+                c.model.price.basis,
+            )
         out.print(table)
         best = result.ranked[0]
         out.print(f"recommended: [bold]{best.model.id}[/bold] at {usd(best.cost.exact)} per query")

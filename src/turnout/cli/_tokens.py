@@ -11,13 +11,16 @@ from ._context import CliState, console, usd
 
 
 def _parse_size(text: str) -> tuple[int, int]:
-    from turnout.core import InvalidSizeError
+    from turnout.core import InvalidSizeError, check_size
 
-    parts = text.lower().replace("×", "x").split("x")
+    parts = text.lower().replace("\N{MULTIPLICATION SIGN}", "x").split("x")
     try:
         width, height = (int(p) for p in parts)
+        check_size(width, height)
     except ValueError:
         raise InvalidSizeError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 1024x768") from None
+    except InvalidSizeError as exc:
+        raise InvalidSizeError(f"--size {text}: {exc}") from None
     return width, height
 
 
@@ -75,28 +78,33 @@ def tokens(
     total = cost(Usage(image_input_tokens=total_tokens, requests=0), card)
 
     if as_json:
-        print(json.dumps({
-            "model": card.id,
-            "detail": level.value,
-            "images": [
+        print(
+            json.dumps(
                 {
-                    "image": name,
-                    "width": c.width,
-                    "height": c.height,
-                    "processed_width": c.processed_size[0],
-                    "processed_height": c.processed_size[1],
-                    "detail": c.detail.value,
-                    "rule": c.rule,
-                    "documented_rule": c.documented,
-                    "tokens": c.tokens,
-                    "cost_usd": str(each.exact),
-                    "steps": list(c.steps),
-                }
-                for name, c, each in rows
-            ],
-            "total_tokens": total_tokens,
-            "total_cost_usd": str(total.total),
-        }, indent=2))
+                    "model": card.id,
+                    "detail": level.value,
+                    "images": [
+                        {
+                            "image": name,
+                            "width": c.width,
+                            "height": c.height,
+                            "processed_width": c.processed_size[0],
+                            "processed_height": c.processed_size[1],
+                            "detail": c.detail.value,
+                            "rule": c.rule,
+                            "documented_rule": c.documented,
+                            "tokens": c.tokens,
+                            "cost_usd": str(each.exact),
+                            "steps": list(c.steps),
+                        }
+                        for name, c, each in rows
+                    ],
+                    "total_tokens": total_tokens,
+                    "total_cost_usd": str(total.total),
+                },
+                indent=2,
+            )
+        )
         return
 
     from rich.table import Table
@@ -106,18 +114,26 @@ def tokens(
         table.add_column(col, justify="right" if col in ("tokens", "cost") else "left")
     for name, c, each in rows:
         table.add_row(
-            name, f"{c.width}x{c.height}", f"{c.processed_size[0]}x{c.processed_size[1]}",
-            c.detail.value, f"{c.tokens:,}", usd(each.exact),
+            name,
+            f"{c.width}x{c.height}",
+            f"{c.processed_size[0]}x{c.processed_size[1]}",
+            c.detail.value,
+            f"{c.tokens:,}",
+            usd(each.exact),
         )
     table.add_section()
     table.add_row("total", "", "", "", f"{total_tokens:,}", usd(total.total))
     out = console()
     out.print(table)
     price = card.price.image_input if card.price.image_input is not None else card.price.input
-    out.print(f"image input priced at ${price} per million tokens ({card.price.source}, "
-              f"as of {card.price.as_of})")
+    out.print(
+        f"image input priced at ${price} per million tokens ({card.price.source}, "
+        f"as of {card.price.as_of})"
+    )
     if any(not c.documented for _, c, _ in rows):
-        out.print("note: this model's rule is derived from its processor config, not a billing rule")
+        out.print(
+            "note: this model's rule is derived from its processor config, not a billing rule"
+        )
     if explain:
         for name, c, _ in rows:
             out.print(f"[bold]{name}[/bold] ({c.rule})")

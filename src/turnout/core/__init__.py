@@ -40,6 +40,7 @@ from ._image_tokens import (
     OpenAITileRule,
     QwenVLRule,
     TilesWithThumbnailRule,
+    check_size,
     parse_detail,
 )
 from ._pricing import MICRO, Cost, cost, from_micros, to_micros
@@ -97,6 +98,7 @@ __all__ = [
     "Usage",
     "Workload",
     "WorkloadImage",
+    "check_size",
     "cost",
     "count_image_tokens",
     "from_micros",

@@ -179,7 +179,10 @@ def _describe(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
-        parts.append(f"{loc or '(entry)'}: {err['msg']} (got {err.get('input')!r})")
+        if err["type"] == "missing":
+            parts.append(f"{loc}: required field missing")
+        else:
+            parts.append(f"{loc or '(entry)'}: {err['msg']} (got {err.get('input')!r})")
     return "; ".join(parts)
 
 

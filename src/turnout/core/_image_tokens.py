@@ -36,7 +36,9 @@ def parse_detail(value: str | Detail) -> Detail:
         return Detail(str(value).lower().replace("-", "_"))
     except ValueError:
         valid = ", ".join(d.value for d in Detail)
-        raise InvalidDetailError(f"unknown detail level {value!r}; expected one of {valid}") from None
+        raise InvalidDetailError(
+            f"unknown detail level {value!r}; expected one of {valid}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,12 @@ class OpenAITileRule(_Rule):
             raise self._reject(detail, "low, high or auto")
         if detail is Detail.LOW:
             return ImageTokens(
-                self.base, width, height, (width, height), detail, self.rule,
+                self.base,
+                width,
+                height,
+                (width, height),
+                detail,
+                self.rule,
                 (f"detail=low: flat {self.base} base tokens",),
             )
         steps = []
@@ -154,8 +161,10 @@ class OpenAIPatchRule(_Rule):
             else:
                 cols, rows = _ceil(Fraction(fit_rows * width, height)), fit_rows
                 size = (round(Fraction(rows * p * width, height)), rows * p)
-            steps.append(f"over {self.max_patches}: resized to {size[0]}x{size[1]}, "
-                         f"{cols}x{rows} = {cols * rows} patches")
+            steps.append(
+                f"over {self.max_patches}: resized to {size[0]}x{size[1]}, "
+                f"{cols}x{rows} = {cols * rows} patches"
+            )
         patches = min(cols * rows, self.max_patches)
         tokens = int((Decimal(patches) * self.multiplier).to_integral_value(ROUND_CEILING))
         steps.append(f"{patches} patches x {self.multiplier} = {tokens} tokens (rounded up)")

@@ -30,15 +30,15 @@ ENV_PREFIX = "TURNOUT_"
 DEFAULT_CONFIG_NAME = "turnout.yaml"
 
 # The YAML mapping being loaded; set only for the duration of `load_settings`.
-_file_data: ContextVar[dict[str, Any]] = ContextVar("turnout_settings_file", default={})
+_file_data: ContextVar[dict[str, Any] | None] = ContextVar("turnout_settings_file", default=None)
 
 
 class _YamlData(PydanticBaseSettingsSource):
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return _file_data.get().get(field_name), field_name, False
+        return (_file_data.get() or {}).get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return dict(_file_data.get())
+        return dict(_file_data.get() or {})
 
 
 class Settings(BaseSettings):

@@ -29,7 +29,9 @@ class Usage:
         for f in fields(self):
             value = getattr(self, f.name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise InvalidInputError(f"usage.{f.name} must be a non-negative integer, got {value!r}")
+                raise InvalidInputError(
+                    f"usage.{f.name} must be a non-negative integer, got {value!r}"
+                )
         if self.cached_input_tokens > self.input_tokens:
             raise InvalidInputError(
                 f"usage.cached_input_tokens ({self.cached_input_tokens}) exceeds the input "
@@ -46,4 +48,6 @@ class Usage:
         )
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+        return Usage(
+            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
+        )
