@@ -1,0 +1,96 @@
+"""What the stand-in upstream answers: scripted replies per model, then a default."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict, deque
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Reply:
+    """One scripted answer. Error fields win over content when `status` is not 200."""
+
+    content: str | None = None  # None: the default answer text
+    tool_calls: list[dict[str, Any]] | None = None
+    refusal: str | None = None
+    finish_reason: str = "stop"
+    status: int = 200
+    error_type: str | None = None  # the provider's own error type, e.g. "rate_limit_error"
+    error_message: str = "scripted error"
+    retry_after: float | None = None
+    delay: float = 0.0  # seconds before the response starts
+    chunk_delay: float = 0.0  # seconds between stream chunks
+    malformed: bool = False  # a 200 whose body is not the provider's format
+    drop_after: int | None = None  # streams: cut the connection after this many chunks
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached_tokens: int = 0
+    times: int | None = 1  # how many requests this reply answers; None: all of them
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Reply:
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Received:
+    path: str
+    model: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class Script:
+    """Per-model queues of replies, thread-safe (tests script from another thread)."""
+
+    _queues: dict[str, deque[Reply]] = field(default_factory=lambda: defaultdict(deque))
+    received: deque[Received] = field(default_factory=lambda: deque(maxlen=2000))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def push(self, model: str, *replies: Reply) -> None:
+        with self._lock:
+            self._queues[model].extend(replies)
+
+    def next_reply(self, model: str) -> Reply:
+        with self._lock:
+            queue = self._queues.get(model) or self._queues.get("*")
+            if not queue:
+                return Reply()
+            reply = queue[0]
+            if reply.times is not None:
+                reply.times -= 1
+                if reply.times <= 0:
+                    queue.popleft()
+            return reply
+
+    def record(self, entry: Received) -> None:
+        with self._lock:
+            self.received.append(entry)
+
+    def requests_for(self, model: str) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if r.model == model]
+
+    def reset(self) -> None:
+        with self._lock:
+            self._queues.clear()
+            self.received.clear()
+
+
+def default_answer(model: str, prompt: str) -> str:
+    words = prompt.split()
+    gist = " ".join(words[:12]) + ("..." if len(words) > 12 else "")
+    return (
+        f"Simulated answer from {model} to: {gist}" if gist else f"Simulated answer from {model}."
+    )
+
+
+def estimate_prompt_tokens(texts: list[str], images: int) -> int:
+    # About four characters a token, and a flat 85 per image: a stand-in, not a tokenizer.
+    return max(1, sum(len(t) for t in texts) // 4) + 85 * images
