@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from . import _catalog, _demo, _recommend, _tokens
+from . import _catalog, _demo, _recommend, _serve, _tokens
 from ._context import CliState
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app.add_typer(_catalog.app, name="catalog")
 app.command("tokens")(_tokens.tokens)
 app.command("recommend")(_recommend.recommend)
 app.command("demo")(_demo.demo)
+app.command("serve")(_serve.serve)
 
 
 @app.callback()

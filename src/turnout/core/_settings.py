@@ -10,6 +10,7 @@ Nested keys come from the environment with a double underscore:
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
@@ -25,6 +26,7 @@ from pydantic_settings import (
 )
 
 from ._errors import ConfigError
+from ._gateway_settings import ListenSettings, ProviderSettings, RouteSettings
 
 ENV_PREFIX = "TURNOUT_"
 DEFAULT_CONFIG_NAME = "turnout.yaml"
@@ -58,6 +60,15 @@ class Settings(BaseSettings):
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Lowest level of log line written."
+    )
+    gateway: ListenSettings = Field(
+        default_factory=ListenSettings, description="The gateway's listener and request limits."
+    )
+    providers: dict[str, ProviderSettings] = Field(
+        default_factory=dict, description="Upstream model providers, by the name routes use."
+    )
+    routes: dict[str, RouteSettings] = Field(
+        default_factory=dict, description="Routes clients name in `model`: tiers, rules, checks."
     )
 
     @classmethod
@@ -101,7 +112,35 @@ def _read_config(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
-    return data
+    expanded: dict[str, Any] = _expand(data, path, "")
+    return expanded
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand(value: Any, path: Path, key: str) -> Any:
+    """`${VAR}` and `${VAR:-default}` in string values, from the environment."""
+    if isinstance(value, dict):
+        return {k: _expand(v, path, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, path, f"{key}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        found = os.environ.get(name)
+        if found:
+            return found
+        if default is not None:
+            return default
+        raise ConfigError(
+            f"{path}: key {key!r}: environment variable {name} is not set "
+            f"(set it, or write ${{{name}:-default}})"
+        )
+
+    return _VAR.sub(substitute, value)
 
 
 def _explain(exc: ValidationError, path: Path | None, file_keys: set[str]) -> str:

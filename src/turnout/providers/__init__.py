@@ -2,6 +2,7 @@
 
 from ._base import Completion, Delta, Provider, ProviderCall, StreamEnd, StreamEvent
 from ._openai import OpenAICompatible, usage_from_openai
+from ._registry import build_provider
 
 __all__ = [
     "Completion",
@@ -11,5 +12,6 @@ __all__ = [
     "ProviderCall",
     "StreamEnd",
     "StreamEvent",
+    "build_provider",
     "usage_from_openai",
 ]

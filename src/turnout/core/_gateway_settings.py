@@ -1,0 +1,133 @@
+"""Settings of the gateway: its listener, the upstream providers, and the routes.
+
+Pure data, validated on load; cross-references (a route naming a provider, a tier a
+catalog model) are checked when the gateway is built, with errors naming the key.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ListenSettings(_Strict):
+    host: str = Field(default="127.0.0.1", description="Address the gateway listens on.")
+    port: int = Field(default=8080, ge=0, le=65535, description="Port the gateway listens on.")
+    max_body_bytes: int = Field(
+        default=32 * 1024 * 1024, gt=0, description="Largest request body accepted (413 above)."
+    )
+    deadline_s: float = Field(
+        default=120.0, gt=0, description="Overall time a request may take, all attempts included."
+    )
+    shutdown_grace_s: float = Field(
+        default=30.0, ge=0, description="How long shutdown waits for requests in flight."
+    )
+    image_types: tuple[str, ...] = Field(
+        default=("png", "jpeg", "gif", "webp"),
+        description="Image formats accepted in data: URIs (others get 415).",
+    )
+
+
+class RetrySettings(_Strict):
+    attempts: int = Field(default=2, ge=0, le=10, description="Retries after the first try.")
+    base_delay_s: float = Field(default=0.25, ge=0)
+    max_delay_s: float = Field(default=8.0, ge=0)
+
+
+class CircuitSettings(_Strict):
+    failures: int = Field(default=5, ge=1, description="Failures in the window that open it.")
+    window_s: float = Field(default=30.0, gt=0)
+    cooldown_s: float = Field(default=15.0, gt=0, description="Open time before a probe.")
+
+
+class ProviderSettings(_Strict):
+    kind: Literal["openai", "openai_compatible", "gemini", "anthropic"]
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    timeout_s: float = Field(default=60.0, gt=0, description="Per-call timeout.")
+    max_connections: int = Field(default=200, ge=1)
+    headers: dict[str, str] = Field(default_factory=dict)
+    retry: RetrySettings = RetrySettings()
+    circuit: CircuitSettings = CircuitSettings()
+
+
+class Deployment(_Strict):
+    """One model on one provider. `catalog` names its catalog entry (default: `model`)."""
+
+    provider: str
+    model: str
+    catalog: str | None = None
+
+    @property
+    def catalog_id(self) -> str:
+        return self.catalog or self.model
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
+class Tier(_Strict):
+    """A rung of a route's ladder: a primary deployment, then fallbacks on other providers."""
+
+    name: str
+    deployments: list[Deployment] = Field(min_length=1)
+
+
+class RuleCondition(_Strict):
+    images: bool | None = None
+    min_images: int | None = Field(default=None, ge=0)
+    min_image_pixels: int | None = Field(default=None, ge=0)
+    min_text_chars: int | None = Field(default=None, ge=0)
+    json_schema: bool | None = None
+    tools: bool | None = None
+
+
+class Rule(_Strict):
+    when: RuleCondition
+    start: str = Field(description="Tier to start at when the condition holds.")
+
+
+class RegexCheck(_Strict):
+    regex: str
+
+
+class PythonCheck(_Strict):
+    python: str = Field(description="'module:function' taking (answer, request) -> bool | str")
+
+
+CheckName = Literal["empty", "refusal", "truncated", "json_schema"]
+_ALL_CHECKS: tuple[CheckName, ...] = ("empty", "refusal", "truncated", "json_schema")
+CustomCheck = Annotated[RegexCheck | PythonCheck, Field(union_mode="left_to_right")]
+
+
+class RouteSettings(_Strict):
+    pattern: Literal["direct"] = "direct"
+    description: str = ""
+    tiers: list[Tier] = Field(min_length=1)
+    rules: list[Rule] = Field(default_factory=list)
+    checks: list[CheckName] = Field(default_factory=lambda: list(_ALL_CHECKS))
+    require: list[CustomCheck] = Field(default_factory=list)
+
+    @field_validator("tiers")
+    @classmethod
+    def _unique_tiers(cls, tiers: list[Tier]) -> list[Tier]:
+        names = [t.name for t in tiers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"tier names must be unique, got {names}")
+        return tiers
+
+    @model_validator(mode="after")
+    def _rules_name_tiers(self) -> RouteSettings:
+        names = {t.name for t in self.tiers}
+        for i, rule in enumerate(self.rules):
+            if rule.start not in names:
+                raise ValueError(
+                    f"rules[{i}].start {rule.start!r} is not a tier of this route {sorted(names)}"
+                )
+        return self

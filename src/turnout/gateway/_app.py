@@ -1,0 +1,96 @@
+"""The gateway app, built by a factory from settings; routes stay thin."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import orjson
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from turnout.core import Catalog, ConfigError, PayloadTooLargeError, Settings, load_catalog
+
+from ._errors import error_response, handle_any, handle_http
+from ._router import Router
+from ._serving import ChatService, failure_headers
+from ._upstreams import Upstreams
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def _request_id(request: Request) -> str:
+    given = request.headers.get("x-request-id", "")
+    return given if _SAFE_ID.match(given) else uuid.uuid4().hex
+
+
+def build_app(settings: Settings, catalog: Catalog | None = None) -> FastAPI:
+    """A gateway for `settings`. Raises ConfigError (naming the key) on a bad configuration."""
+    if not settings.routes:
+        raise ConfigError("settings: no routes configured; see examples/gateway.yaml")
+    catalog = catalog or load_catalog(settings.catalog_files)
+    upstreams = Upstreams.build(settings.providers, settings.routes, catalog)
+    router = Router(settings.routes)
+    service = ChatService(settings, router, upstreams)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await upstreams.aclose()
+
+    app = FastAPI(title="turnout gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.service = service
+    app.add_exception_handler(HTTPException, handle_http)
+    app.add_exception_handler(Exception, handle_any)
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> Response:
+        request_id = _request_id(request)
+        request.state.request_id = request_id
+        try:
+            declared = int(request.headers.get("content-length") or 0)
+            if declared > settings.gateway.max_body_bytes:
+                raise PayloadTooLargeError(
+                    f"request body is {declared:,} bytes; this gateway accepts at most "
+                    f"{settings.gateway.max_body_bytes:,}"
+                )
+            reply = await service.complete(await request.body(), request_id)
+        except Exception as exc:  # every failure leaves as an OpenAI-shaped error
+            return error_response(exc, request_id, failure_headers(exc, request_id))
+        if reply.stream is not None:
+            return StreamingResponse(
+                reply.stream, media_type="text/event-stream", headers=reply.headers
+            )
+        return Response(reply.body, media_type="application/json", headers=reply.headers)
+
+    @app.get("/v1/models")
+    async def models() -> Response:
+        routes, concrete = router.offered()
+        data = [
+            {"id": r, "object": "model", "created": 0, "owned_by": "turnout-route"} for r in routes
+        ]
+        data += [
+            {"id": m, "object": "model", "created": 0, "owned_by": "turnout"} for m in concrete
+        ]
+        return Response(
+            orjson.dumps({"object": "list", "data": data}), media_type="application/json"
+        )
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        breakers = {u.deployment.label: u.breaker.state for u in upstreams.all()}
+        ready = any(state != "open" for state in breakers.values())
+        body = orjson.dumps(
+            {"status": "ready" if ready else "unavailable", "deployments": breakers}
+        )
+        return Response(body, status_code=200 if ready else 503, media_type="application/json")
+
+    return app

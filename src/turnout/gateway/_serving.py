@@ -1,0 +1,218 @@
+"""Serving one chat completion: parse, route, run the cascade, respond with headers.
+
+Plain classes callable without HTTP details beyond the body bytes and a request id;
+the FastAPI routes in `_app.py` are thin shells over `ChatService`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from turnout.core import ChatRequest, ProviderError, Settings, Usage
+from turnout.providers import StreamEnd
+
+from ._cascade import AllAttemptsFailedError, Answer, Attempt, Cascade, OpenStream, Outcome
+from ._checks import DEFAULT_CHECKS, Check, build_checks
+from ._errors import classify
+from ._intake import RequestFacts, inspect_request, parse_request
+from ._resilience import Deadline
+from ._router import Plan, Router
+from ._upstreams import Upstreams, settle
+
+log = logging.getLogger("turnout.gateway.requests")
+
+
+@dataclass
+class Reply:
+    """What the HTTP edge sends: a JSON body or an SSE stream, plus headers."""
+
+    headers: dict[str, str]
+    body: bytes | None = None
+    stream: AsyncIterator[bytes] | None = None
+
+
+def usd(amount: Decimal) -> str:
+    return f"{amount.quantize(Decimal('0.000001')):f}"
+
+
+def _headers(
+    request_id: str, plan: Plan, tier: str, model: str, outcome: Outcome
+) -> dict[str, str]:
+    return {
+        "x-request-id": request_id,
+        "x-turnout-route": f"{plan.route}; pattern={plan.pattern}; tier={tier}",
+        "x-turnout-model": model,
+        "x-turnout-attempts": str(len([a for a in outcome.attempts if a.outcome != "skipped"])),
+        "x-turnout-attempt-log": "; ".join(a.label() for a in outcome.attempts),
+    }
+
+
+def openai_usage(usage: Usage, cost: Decimal | None = None) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens + usage.audio_output_tokens,
+        "total_tokens": usage.input_tokens + usage.output_tokens + usage.audio_output_tokens,
+        "prompt_tokens_details": {
+            "cached_tokens": usage.cached_input_tokens,
+            "audio_tokens": usage.audio_input_tokens,
+            "image_tokens": usage.image_input_tokens,
+        },
+    }
+    if cost is not None:
+        record["cost_usd"] = usd(cost)
+    return record
+
+
+class ChatService:
+    def __init__(self, settings: Settings, router: Router, upstreams: Upstreams) -> None:
+        self.settings = settings
+        self.router = router
+        self.upstreams = upstreams
+        self.cascade = Cascade(upstreams)
+        self.checks: dict[str, tuple[Check, ...]] = {
+            name: build_checks(route, f"routes.{name}") for name, route in settings.routes.items()
+        }
+
+    async def complete(self, body: bytes, request_id: str) -> Reply:
+        started = time.monotonic()
+        limits = self.settings.gateway
+        chat = parse_request(body, limits.max_body_bytes)
+        facts = inspect_request(chat, limits.image_types)
+        if facts.unknown_fields:
+            log.info(
+                "request %s: ignored unknown fields %s", request_id, ", ".join(facts.unknown_fields)
+            )
+        plan = self.router.plan(chat, facts)
+        deadline = Deadline(limits.deadline_s)
+        if chat.stream:
+            opened = await self.cascade.open_stream(plan.ladder, chat, facts, deadline)
+            assert opened.upstream is not None
+            headers = _headers(
+                request_id, plan, opened.tier, opened.upstream.deployment.label, opened
+            )
+            return Reply(headers, stream=self._sse(chat, facts, plan, opened, request_id, started))
+        checks = self.checks.get(plan.route, DEFAULT_CHECKS) if plan.settings else DEFAULT_CHECKS
+        answer = await self.cascade.answer(plan.ladder, chat, facts, checks, deadline)
+        return self._json_reply(answer, plan, request_id, started)
+
+    def _json_reply(self, answer: Answer, plan: Plan, request_id: str, started: float) -> Reply:
+        assert answer.completion is not None and answer.upstream is not None
+        body = dict(answer.completion.body)
+        body["model"] = answer.upstream.deployment.model
+        headers = _headers(request_id, plan, answer.tier, answer.upstream.deployment.label, answer)
+        headers["x-turnout-cost-usd"] = usd(answer.cost)
+        if answer.check_failed:
+            headers["x-turnout-check-failed"] = answer.check_failed
+        self._log(request_id, plan, answer, answer.tier, "ok", time.monotonic() - started)
+        return Reply(headers, body=orjson.dumps(body))
+
+    async def _sse(
+        self,
+        chat: ChatRequest,
+        facts: RequestFacts,
+        plan: Plan,
+        opened: OpenStream,
+        request_id: str,
+        started: float,
+    ) -> AsyncIterator[bytes]:
+        assert opened.upstream is not None
+        upstream = opened.upstream
+        last_id = ""
+        for delta in opened.head:
+            last_id = str(delta.chunk.get("id", last_id))
+            yield b"data: " + orjson.dumps(delta.chunk) + b"\n\n"
+        end = opened.end
+        try:
+            if end is None and opened.rest is not None:
+                async for event in opened.rest:
+                    if isinstance(event, StreamEnd):
+                        end = event
+                        break
+                    last_id = str(event.chunk.get("id", last_id))
+                    yield b"data: " + orjson.dumps(event.chunk) + b"\n\n"
+        except ProviderError as exc:
+            # Past the commit point nothing can escalate: end the stream with an error event.
+            upstream.breaker.record_failure()
+            opened.attempts.append(
+                Attempt(
+                    opened.tier,
+                    upstream.deployment.label,
+                    "error",
+                    type(exc).__name__,
+                    time.monotonic() - opened.started,
+                    opened.ttft_s,
+                    status=exc.status,
+                )
+            )
+            _, kind, code = classify(exc)
+            error = {"error": {"message": str(exc), "type": kind, "param": None, "code": code}}
+            yield b"data: " + orjson.dumps(error) + b"\n\n"
+            self._log(
+                request_id, plan, opened, opened.tier, "stream_error", time.monotonic() - started
+            )
+            return
+        usage, spent = (Usage(), Decimal(0))
+        if end is not None:
+            usage, spent = settle(upstream.card, end.usage, facts, end.image_tokens_reported)
+        opened.attempts.append(
+            Attempt(
+                opened.tier,
+                upstream.deployment.label,
+                "ok",
+                None,
+                time.monotonic() - opened.started,
+                opened.ttft_s,
+                usage,
+                spent,
+            )
+        )
+        if chat.stream_options is not None and chat.stream_options.include_usage:
+            chunk = {
+                "id": last_id,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": upstream.deployment.model,
+                "choices": [],
+                "usage": openai_usage(usage, opened.cost),
+            }
+            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+        yield f": x-turnout-cost-usd={usd(opened.cost)}\n\n".encode()
+        yield b"data: [DONE]\n\n"
+        self._log(request_id, plan, opened, opened.tier, "ok", time.monotonic() - started)
+
+    def _log(
+        self, request_id: str, plan: Plan, outcome: Outcome, tier: str, result: str, seconds: float
+    ) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            return
+        log.info(
+            orjson.dumps(
+                {
+                    "request_id": request_id,
+                    "route": plan.route,
+                    "pattern": plan.pattern,
+                    "start": plan.why,
+                    "tier": tier,
+                    "outcome": result,
+                    "attempts": [a.label() for a in outcome.attempts],
+                    "cost_usd": usd(outcome.cost),
+                    "latency_ms": round(seconds * 1000, 2),
+                }
+            ).decode()
+        )
+
+
+def failure_headers(exc: BaseException, request_id: str) -> dict[str, str]:
+    headers = {"x-request-id": request_id}
+    if isinstance(exc, AllAttemptsFailedError):
+        headers["x-turnout-attempts"] = str(len(exc.outcome.attempts))
+        headers["x-turnout-attempt-log"] = "; ".join(a.label() for a in exc.outcome.attempts)
+        headers["x-turnout-cost-usd"] = usd(exc.outcome.cost)
+    return headers
