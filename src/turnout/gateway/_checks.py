@@ -77,9 +77,10 @@ def check_json_schema(answer: Completion, request: ChatRequest) -> str | None:
     return None
 
 
+# In the order they run: a refusal is named as such even when its content is empty.
 _BUILTIN: dict[str, Check] = {
-    "empty": check_empty,
     "refusal": check_refusal,
+    "empty": check_empty,
     "truncated": check_truncated,
     "json_schema": check_json_schema,
 }
@@ -121,7 +122,7 @@ def _load_callable(spec: str, key: str) -> Callable[[str, dict[str, Any]], bool 
 
 
 def build_checks(route: RouteSettings, key: str) -> tuple[Check, ...]:
-    checks: list[Check] = [_BUILTIN[name] for name in route.checks]
+    checks: list[Check] = [check for name, check in _BUILTIN.items() if name in route.checks]
     for i, custom in enumerate(route.require):
         where = f"{key}.require[{i}]"
         if isinstance(custom, RegexCheck):
@@ -130,7 +131,8 @@ def build_checks(route: RouteSettings, key: str) -> tuple[Check, ...]:
             except re.error as exc:
                 raise ConfigError(f"{where}.regex: not a valid regular expression ({exc})") from exc
         elif isinstance(custom, PythonCheck):
-            checks.append(_Python(custom.python, _load_callable(custom.python, where)))
+            name = custom.python.rpartition(":")[2]
+            checks.append(_Python(name, _load_callable(custom.python, where)))
     return tuple(checks)
 
 
