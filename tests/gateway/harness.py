@@ -23,19 +23,41 @@ def route_settings(upstream_url: str, **overrides: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "gateway": {"deadline_s": 20},
         "providers": {
-            "primary": {"kind": "openai", "base_url": upstream_url + "/v1", "api_key": "sk-primary",
-                        "timeout_s": 5, "retry": fast_retry, "circuit": {"failures": 1000}},
-            "backup": {"kind": "openai", "base_url": upstream_url + "/v1", "api_key": "sk-backup",
-                       "timeout_s": 5, "retry": fast_retry, "circuit": {"failures": 1000}},
+            "primary": {
+                "kind": "openai",
+                "base_url": upstream_url + "/v1",
+                "api_key": "sk-primary",
+                "timeout_s": 5,
+                "retry": fast_retry,
+                "circuit": {"failures": 1000},
+            },
+            "backup": {
+                "kind": "openai",
+                "base_url": upstream_url + "/v1",
+                "api_key": "sk-backup",
+                "timeout_s": 5,
+                "retry": fast_retry,
+                "circuit": {"failures": 1000},
+            },
         },
         "routes": {
             "auto": {
                 "tiers": [
-                    {"name": "cheap", "deployments": [
-                        {"provider": "primary", "model": "gpt-4.1-mini"},
-                        {"provider": "backup", "model": "backup-mini", "catalog": "gpt-4.1-mini"},
-                    ]},
-                    {"name": "strong", "deployments": [{"provider": "primary", "model": "gpt-4.1"}]},
+                    {
+                        "name": "cheap",
+                        "deployments": [
+                            {"provider": "primary", "model": "gpt-4.1-mini"},
+                            {
+                                "provider": "backup",
+                                "model": "backup-mini",
+                                "catalog": "gpt-4.1-mini",
+                            },
+                        ],
+                    },
+                    {
+                        "name": "strong",
+                        "deployments": [{"provider": "primary", "model": "gpt-4.1"}],
+                    },
                 ],
                 "rules": [{"when": {"json_schema": True}, "start": "strong"}],
             },

@@ -17,7 +17,12 @@ USER = [{"role": "user", "content": "hi"}]
 
 
 def _image(url: str, detail: str = "auto") -> list[dict[str, Any]]:
-    return [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url, "detail": detail}}]}]
+    return [
+        {
+            "role": "user",
+            "content": [{"type": "image_url", "image_url": {"url": url, "detail": detail}}],
+        }
+    ]
 
 
 CASES: list[tuple[str, Any, int, str]] = [
@@ -25,24 +30,61 @@ CASES: list[tuple[str, Any, int, str]] = [
     ("not an object", b"[1, 2, 3]", 422, "invalid_value"),
     ("no messages", {"model": "auto"}, 422, "invalid_value"),
     ("wrong type", {"model": "auto", "messages": USER, "temperature": "hot"}, 422, "invalid_value"),
-    ("temperature range", {"model": "auto", "messages": USER, "temperature": 9}, 422, "invalid_value"),
-    ("bad role", {"model": "auto", "messages": [{"role": "wizard", "content": "x"}]}, 422, "invalid_value"),
+    (
+        "temperature range",
+        {"model": "auto", "messages": USER, "temperature": 9},
+        422,
+        "invalid_value",
+    ),
+    (
+        "bad role",
+        {"model": "auto", "messages": [{"role": "wizard", "content": "x"}]},
+        422,
+        "invalid_value",
+    ),
     ("n above 1", {"model": "auto", "messages": USER, "n": 3}, 422, "invalid_value"),
     ("image not a url", {"model": "auto", "messages": _image("cat.jpg")}, 400, "invalid_image"),
-    ("bad base64", {"model": "auto", "messages": _image("data:image/png;base64,@@@@")}, 400, "invalid_image"),
-    ("not an image", {"model": "auto", "messages": _image(
-        "data:image/png;base64," + base64.b64encode(b"just some text, no pixels").decode())}, 400, "invalid_image"),
-    ("unsupported type", {"model": "auto", "messages": _image(png_data_uri((8, 8), "BMP"))}, 415,
-     "unsupported_media_type"),
-    ("bad detail", {"model": "auto", "messages": _image(png_data_uri((8, 8)), "ultra")}, 422, "invalid_value"),
+    (
+        "bad base64",
+        {"model": "auto", "messages": _image("data:image/png;base64,@@@@")},
+        400,
+        "invalid_image",
+    ),
+    (
+        "not an image",
+        {
+            "model": "auto",
+            "messages": _image(
+                "data:image/png;base64," + base64.b64encode(b"just some text, no pixels").decode()
+            ),
+        },
+        400,
+        "invalid_image",
+    ),
+    (
+        "unsupported type",
+        {"model": "auto", "messages": _image(png_data_uri((8, 8), "BMP"))},
+        415,
+        "unsupported_media_type",
+    ),
+    (
+        "bad detail",
+        {"model": "auto", "messages": _image(png_data_uri((8, 8)), "ultra")},
+        422,
+        "invalid_value",
+    ),
     ("unknown route", {"model": "gpt-99", "messages": USER}, 404, "model_not_found"),
 ]
 
 
 @pytest.mark.parametrize(("name", "body", "status", "code"), CASES, ids=[c[0] for c in CASES])
-def test_bad_request(gateway: str, standin: StandInServer, name: str, body: Any, status: int, code: str) -> None:
+def test_bad_request(
+    gateway: str, standin: StandInServer, name: str, body: Any, status: int, code: str
+) -> None:
     kwargs = {"content": body} if isinstance(body, bytes) else {"json": body}
-    r = httpx.post(f"{gateway}/v1/chat/completions", headers={"content-type": "application/json"}, **kwargs)
+    r = httpx.post(
+        f"{gateway}/v1/chat/completions", headers={"content-type": "application/json"}, **kwargs
+    )
     assert r.status_code == status, r.text
     error = r.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
@@ -51,11 +93,18 @@ def test_bad_request(gateway: str, standin: StandInServer, name: str, body: Any,
     assert r.headers["x-request-id"]
     assert not standin.script.received, "a bad request reached the upstream"
     # ...and the gateway still serves.
-    assert httpx.post(f"{gateway}/v1/chat/completions", json={"model": "auto", "messages": USER}).status_code == 200
+    assert (
+        httpx.post(
+            f"{gateway}/v1/chat/completions", json={"model": "auto", "messages": USER}
+        ).status_code
+        == 200
+    )
 
 
 def test_wrong_field_is_named_in_param(gateway: str) -> None:
-    r = httpx.post(f"{gateway}/v1/chat/completions", json={"model": "auto", "messages": USER, "max_tokens": -5})
+    r = httpx.post(
+        f"{gateway}/v1/chat/completions", json={"model": "auto", "messages": USER, "max_tokens": -5}
+    )
     assert r.status_code == 422 and r.json()["error"]["param"] == "max_tokens"
 
 

@@ -35,7 +35,9 @@ def _ask(gateway: str, **kwargs: Any) -> Any:
         (Reply(content="blocked", finish_reason="content_filter"), "refusal"),
     ],
 )
-def test_escalates_on_the_answer(gateway: str, standin: StandInServer, reply: Reply, reason: str) -> None:
+def test_escalates_on_the_answer(
+    gateway: str, standin: StandInServer, reply: Reply, reason: str
+) -> None:
     standin.script.push("gpt-4.1-mini", reply)
     raw = _ask(gateway)
     assert raw.headers["x-turnout-route"] == "auto; pattern=direct; tier=strong"
@@ -65,7 +67,9 @@ def test_json_object_that_is_not_json_escalates(gateway: str, standin: StandInSe
     standin.script.push("gpt-4.1-mini", Reply(content="Sure! Here it is: {city: Oslo}"))
     standin.script.push("gpt-4.1", Reply(content='{"city": "Oslo"}'))
     raw = _ask(gateway, response_format={"type": "json_object"})
-    assert raw.headers["x-turnout-attempt-log"].startswith("cheap primary/gpt-4.1-mini invalid_json")
+    assert raw.headers["x-turnout-attempt-log"].startswith(
+        "cheap primary/gpt-4.1-mini invalid_json"
+    )
 
 
 def test_json_schema_mismatch_escalates_even_from_strong_start(upstream: StandInServer) -> None:
@@ -76,7 +80,10 @@ def test_json_schema_mismatch_escalates_even_from_strong_start(upstream: StandIn
         upstream.script.reset()
         upstream.script.push("gpt-4.1-mini", Reply(content='{"n": "seven"}'))
         upstream.script.push("gpt-4.1", Reply(content='{"n": 7}'))
-        raw = _ask(url, response_format={"type": "json_schema", "json_schema": {"name": "n", "schema": schema}})
+        raw = _ask(
+            url,
+            response_format={"type": "json_schema", "json_schema": {"name": "n", "schema": schema}},
+        )
         assert raw.headers["x-turnout-attempt-log"] == (
             "cheap primary/gpt-4.1-mini schema_mismatch:n; strong primary/gpt-4.1 ok"
         )
@@ -85,7 +92,10 @@ def test_json_schema_mismatch_escalates_even_from_strong_start(upstream: StandIn
 @pytest.fixture(scope="module")
 def checked_gateway(upstream: StandInServer) -> Iterator[str]:
     settings = route_settings(upstream.url)
-    settings["routes"]["regex"] = {**settings["routes"]["auto"], "require": [{"regex": r"\bOslo\b"}]}
+    settings["routes"]["regex"] = {
+        **settings["routes"]["auto"],
+        "require": [{"regex": r"\bOslo\b"}],
+    }
     settings["routes"]["python"] = {
         **settings["routes"]["auto"],
         "require": [{"python": "tests.gateway.checks_for_tests:mentions_oslo"}],
@@ -94,12 +104,19 @@ def checked_gateway(upstream: StandInServer) -> Iterator[str]:
         yield url
 
 
-@pytest.mark.parametrize(("route", "reason"), [("regex", "regex_mismatch"), ("python", "check:mentions_oslo:no Oslo")])
-def test_caller_supplied_checks(checked_gateway: str, standin: StandInServer, route: str, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("route", "reason"), [("regex", "regex_mismatch"), ("python", "check:mentions_oslo:no Oslo")]
+)
+def test_caller_supplied_checks(
+    checked_gateway: str, standin: StandInServer, route: str, reason: str
+) -> None:
     standin.script.push("gpt-4.1-mini", Reply(content="It is Bergen."))
     standin.script.push("gpt-4.1", Reply(content="It is Oslo."))
     raw = _ask(checked_gateway, model=route)
-    assert raw.headers["x-turnout-attempt-log"] == f"cheap primary/gpt-4.1-mini {reason}; strong primary/gpt-4.1 ok"
+    assert (
+        raw.headers["x-turnout-attempt-log"]
+        == f"cheap primary/gpt-4.1-mini {reason}; strong primary/gpt-4.1 ok"
+    )
     assert raw.parse().choices[0].message.content == "It is Oslo."
 
 
@@ -111,13 +128,16 @@ def test_last_tier_failing_a_check_is_still_answered(gateway: str, standin: Stan
     assert raw.headers["x-turnout-attempt-log"].endswith("strong primary/gpt-4.1 empty")
 
 
-def test_transport_failure_retries_then_falls_back_to_another_provider(gateway: str, standin: StandInServer) -> None:
+def test_transport_failure_retries_then_falls_back_to_another_provider(
+    gateway: str, standin: StandInServer
+) -> None:
     standin.script.push("gpt-4.1-mini", Reply(status=503, times=2))
     raw = _ask(gateway)
     assert raw.headers["x-turnout-model"] == "backup/backup-mini"
     assert raw.headers["x-turnout-route"].endswith("tier=cheap")
     assert raw.headers["x-turnout-attempt-log"] == (
-        "cheap primary/gpt-4.1-mini UpstreamUnavailable; cheap primary/gpt-4.1-mini UpstreamUnavailable; "
+        "cheap primary/gpt-4.1-mini UpstreamUnavailable; "
+        "cheap primary/gpt-4.1-mini UpstreamUnavailable; "
         "cheap backup/backup-mini ok"
     )
     keys = [r.headers["authorization"] for r in standin.script.received]
@@ -127,13 +147,20 @@ def test_transport_failure_retries_then_falls_back_to_another_provider(gateway: 
 def test_rejected_request_is_not_retried(gateway: str, standin: StandInServer) -> None:
     standin.script.push("gpt-4.1-mini", Reply(status=400, error_type="invalid_request_error"))
     raw = _ask(gateway)
-    assert raw.headers["x-turnout-attempt-log"].split("; ")[0] == "cheap primary/gpt-4.1-mini UpstreamRejected"
+    assert (
+        raw.headers["x-turnout-attempt-log"].split("; ")[0]
+        == "cheap primary/gpt-4.1-mini UpstreamRejected"
+    )
     assert len(standin.script.requests_for("gpt-4.1-mini")) == 1
 
 
 def test_retry_honours_retry_after(upstream: StandInServer) -> None:
     settings = route_settings(upstream.url)
-    settings["providers"]["primary"]["retry"] = {"attempts": 1, "base_delay_s": 0.0, "max_delay_s": 5}
+    settings["providers"]["primary"]["retry"] = {
+        "attempts": 1,
+        "base_delay_s": 0.0,
+        "max_delay_s": 5,
+    }
     with running_gateway(settings) as url:
         upstream.script.reset()
         upstream.script.push("gpt-4.1-mini", Reply(status=429, retry_after=0.6))
@@ -155,7 +182,9 @@ def test_timeout_escalates_then_times_out_as_504(upstream: StandInServer) -> Non
         upstream.script.reset()
         upstream.script.push("gpt-4.1-mini", Reply(delay=1.0))
         raw = _ask(url)
-        assert raw.headers["x-turnout-attempt-log"].startswith("cheap primary/gpt-4.1-mini UpstreamTimeout")
+        assert raw.headers["x-turnout-attempt-log"].startswith(
+            "cheap primary/gpt-4.1-mini UpstreamTimeout"
+        )
         for model in ("gpt-4.1-mini", "backup-mini", "gpt-4.1"):
             upstream.script.push(model, Reply(delay=1.0, times=None))
         with pytest.raises(openai.APIStatusError) as info:
@@ -196,7 +225,9 @@ def test_circuit_breaker_opens_and_probes(upstream: StandInServer) -> None:
         _ask(url)
         _ask(url)  # two failures: the breaker opens
         raw = _ask(url)
-        assert raw.headers["x-turnout-attempt-log"].startswith("cheap primary/gpt-4.1-mini circuit_open")
+        assert raw.headers["x-turnout-attempt-log"].startswith(
+            "cheap primary/gpt-4.1-mini circuit_open"
+        )
         assert raw.headers["x-turnout-model"] == "backup/backup-mini"
         assert httpx.get(f"{url}/readyz").json()["deployments"]["primary/gpt-4.1-mini"] == "open"
         time.sleep(0.6)  # cooldown: one probe is let through and succeeds
@@ -208,8 +239,11 @@ def test_circuit_breaker_opens_and_probes(upstream: StandInServer) -> None:
 
 def test_stream_escalates_before_first_byte(gateway: str, standin: StandInServer) -> None:
     standin.script.push("gpt-4.1-mini", Reply(content=""))
-    with httpx.stream("POST", f"{gateway}/v1/chat/completions",
-                      json={"model": "auto", "messages": USER, "stream": True}) as r:
+    with httpx.stream(
+        "POST",
+        f"{gateway}/v1/chat/completions",
+        json={"model": "auto", "messages": USER, "stream": True},
+    ) as r:
         body = r.read().decode()
         assert r.headers["x-turnout-route"].endswith("tier=strong")
         assert r.headers["x-turnout-attempt-log"].startswith("cheap primary/gpt-4.1-mini empty")
@@ -230,7 +264,9 @@ def test_stream_error_before_first_byte_fails_over(gateway: str, standin: StandI
     )
 
 
-def test_stream_dropped_after_first_byte_ends_with_an_error(gateway: str, standin: StandInServer) -> None:
+def test_stream_dropped_after_first_byte_ends_with_an_error(
+    gateway: str, standin: StandInServer
+) -> None:
     standin.script.push("gpt-4.1-mini", Reply(drop_after=3))
     stream = sdk(gateway).chat.completions.create(model="auto", messages=USER, stream=True)
     got = []

@@ -19,7 +19,10 @@ USER = [{"role": "user", "content": "What is a turnout on a railway?"}]
 def test_plain_completion_with_turnout_headers(gateway: str, standin: StandInServer) -> None:
     raw = sdk(gateway).chat.completions.with_raw_response.create(model="auto", messages=USER)
     answer = raw.parse()
-    assert answer.choices[0].message.content == "Simulated answer from gpt-4.1-mini to: What is a turnout on a railway?"
+    assert (
+        answer.choices[0].message.content
+        == "Simulated answer from gpt-4.1-mini to: What is a turnout on a railway?"
+    )
     assert answer.model == "gpt-4.1-mini"
     assert raw.headers["x-turnout-route"] == "auto; pattern=direct; tier=cheap"
     assert raw.headers["x-turnout-model"] == "primary/gpt-4.1-mini"
@@ -28,26 +31,37 @@ def test_plain_completion_with_turnout_headers(gateway: str, standin: StandInSer
     # Cost from the stand-in's usage at gpt-4.1-mini's catalog price ($0.40 in, $1.60 out).
     usage = answer.usage
     assert usage is not None
-    expected = (Decimal(usage.prompt_tokens) * Decimal("0.40") + Decimal(usage.completion_tokens) * Decimal("1.60")) / 10**6
+    expected = (
+        Decimal(usage.prompt_tokens) * Decimal("0.40")
+        + Decimal(usage.completion_tokens) * Decimal("1.60")
+    ) / 10**6
     assert Decimal(raw.headers["x-turnout-cost-usd"]) == expected.quantize(Decimal("0.000001"))
 
 
 def test_client_request_id_is_kept(gateway: str, standin: StandInServer) -> None:
-    r = httpx.post(f"{gateway}/v1/chat/completions", json={"model": "auto", "messages": USER},
-                   headers={"x-request-id": "trace-42"})
+    r = httpx.post(
+        f"{gateway}/v1/chat/completions",
+        json={"model": "auto", "messages": USER},
+        headers={"x-request-id": "trace-42"},
+    )
     assert r.headers["x-request-id"] == "trace-42"
 
 
 def test_streaming_with_usage_and_cost_comment(gateway: str, standin: StandInServer) -> None:
-    chunks = list(sdk(gateway).chat.completions.create(
-        model="auto", messages=USER, stream=True, stream_options={"include_usage": True}
-    ))
+    chunks = list(
+        sdk(gateway).chat.completions.create(
+            model="auto", messages=USER, stream=True, stream_options={"include_usage": True}
+        )
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "Simulated answer from gpt-4.1-mini to: What is a turnout on a railway?"
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
     assert chunks[-1].choices == []
-    with httpx.stream("POST", f"{gateway}/v1/chat/completions",
-                      json={"model": "auto", "messages": USER, "stream": True}) as r:
+    with httpx.stream(
+        "POST",
+        f"{gateway}/v1/chat/completions",
+        json={"model": "auto", "messages": USER, "stream": True},
+    ) as r:
         body = r.read().decode()
         assert r.headers["x-turnout-model"] == "primary/gpt-4.1-mini"
     assert '"usage"' not in body  # not asked for, not sent
@@ -68,10 +82,14 @@ def test_image_parts_data_uri_and_url(gateway: str, standin: StandInServer) -> N
         {"type": "image_url", "image_url": {"url": png_data_uri((1024, 1024)), "detail": "high"}},
         {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg", "detail": "low"}},
     ]
-    chunks = list(sdk(gateway).chat.completions.create(
-        model="auto", messages=[{"role": "user", "content": content}], stream=True,
-        stream_options={"include_usage": True},
-    ))
+    chunks = list(
+        sdk(gateway).chat.completions.create(
+            model="auto",
+            messages=[{"role": "user", "content": content}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     usage = chunks[-1].usage
     assert usage is not None
     # gpt-4.1-mini counts 1024x1024 as 1024 patches x 1.62 = 1659 image tokens.
@@ -87,7 +105,8 @@ def test_json_schema_rule_starts_strong(gateway: str, standin: StandInServer) ->
     standin.script.push("gpt-4.1", Reply(content='{"city": "Oslo"}'))
     schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
     raw = sdk(gateway).chat.completions.with_raw_response.create(
-        model="auto", messages=USER,
+        model="auto",
+        messages=USER,
         response_format={"type": "json_schema", "json_schema": {"name": "place", "schema": schema}},
     )
     assert json.loads(raw.parse().choices[0].message.content or "") == {"city": "Oslo"}
@@ -97,11 +116,22 @@ def test_json_schema_rule_starts_strong(gateway: str, standin: StandInServer) ->
 
 
 def test_tools_pass_through(gateway: str, standin: StandInServer) -> None:
-    call = {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": '{"city":"Oslo"}'}}
-    standin.script.push("gpt-4.1-mini", Reply(content="", tool_calls=[call], finish_reason="tool_calls"))
-    tools = [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "weather", "arguments": '{"city":"Oslo"}'},
+    }
+    standin.script.push(
+        "gpt-4.1-mini", Reply(content="", tool_calls=[call], finish_reason="tool_calls")
+    )
+    tools = [
+        {"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}
+    ]
     answer = sdk(gateway).chat.completions.create(
-        model="auto", messages=USER, tools=tools, tool_choice="auto"  # type: ignore[arg-type]
+        model="auto",
+        messages=USER,
+        tools=tools,
+        tool_choice="auto",  # type: ignore[arg-type]
     )
     calls = answer.choices[0].message.tool_calls
     assert calls is not None and calls[0].function.name == "weather"  # type: ignore[union-attr]
@@ -119,8 +149,10 @@ def test_sampling_parameters_reach_upstream(gateway: str, standin: StandInServer
 
 
 def test_unknown_fields_are_accepted_not_forwarded(gateway: str, standin: StandInServer) -> None:
-    r = httpx.post(f"{gateway}/v1/chat/completions",
-                   json={"model": "auto", "messages": USER, "frobnicate": True})
+    r = httpx.post(
+        f"{gateway}/v1/chat/completions",
+        json={"model": "auto", "messages": USER, "frobnicate": True},
+    )
     assert r.status_code == 200
     assert "frobnicate" not in standin.script.requests_for("gpt-4.1-mini")[-1].body
 
@@ -146,7 +178,9 @@ def test_health_and_readiness(gateway: str) -> None:
     ("error", "status"),
     [(openai.NotFoundError, 404)],
 )
-def test_unknown_route_is_model_not_found(gateway: str, error: type[Exception], status: int) -> None:
+def test_unknown_route_is_model_not_found(
+    gateway: str, error: type[Exception], status: int
+) -> None:
     with pytest.raises(error) as info:
         sdk(gateway).chat.completions.create(model="no-such-route", messages=USER)
     assert info.value.status_code == status  # type: ignore[attr-defined]
