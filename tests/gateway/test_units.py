@@ -186,3 +186,45 @@ def test_checks() -> None:
         == "invalid_json"
     )
     assert check_json_schema(_answer("anything"), plain) is None
+
+
+def _jpeg_uri(size: tuple[int, int], icc_bytes: int = 0) -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    extra = {"icc_profile": b"\0" * icc_bytes} if icc_bytes else {}
+    Image.new("RGB", size, (1, 2, 3)).save(out, format="JPEG", **extra)
+    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+@pytest.mark.parametrize("icc_bytes", [0, 50_000, 300_000])
+def test_data_uri_size_found_past_large_metadata(icc_bytes: int) -> None:
+    # A JPEG's size follows its metadata: a big ICC profile pushes it past the first prefix.
+    uri = _jpeg_uri((640, 360), icc_bytes)
+    request = _request(
+        messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": uri}}]}]
+    )
+    image = inspect_request(request, ("jpeg",)).images[0]
+    assert (image.width, image.height, image.format) == (640, 360, "jpeg")
+    assert image.nbytes > icc_bytes
+
+
+@pytest.mark.parametrize("payload", ["AAAA=AAA", "AAA", "AAAA\u00e9AAA", "", "AA AA"])
+def test_data_uri_that_does_not_decode(payload: str) -> None:
+    from turnout.core import InvalidImageError
+
+    request = _request(
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64," + payload}}
+                ],
+            }
+        ]
+    )
+    with pytest.raises(InvalidImageError, match="does not decode"):
+        inspect_request(request, ("png",))

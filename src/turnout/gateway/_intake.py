@@ -80,23 +80,51 @@ def parse_request(body: bytes, max_bytes: int) -> ChatRequest:
         raise RequestValidationError(f"invalid request: {problems}", param or None) from None
 
 
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+# Prefixes (in base64 characters) tried for the header before decoding the whole image:
+# PNG, GIF and WebP sizes sit in the first bytes; a JPEG's can follow a large EXIF block.
+_HEAD_CHARS = (4096, 131072)
+
+
 def _data_uri_image(url: str, param: str, detail: str, allowed: Sequence[str]) -> ImageFact:
     header, sep, payload = url.partition(",")
     if not sep or ";base64" not in header:
         raise InvalidImageError(f"{param}: a data URI must be data:image/<type>;base64,<data>")
+    # Validate the whole payload cheaply, then decode only as much as the header needs:
+    # a full decode costs about 1 ms per 300 KB here, on every image of every request.
     try:
-        raw = base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidImageError(f"{param}: the data URI's base64 does not decode") from None
-    fmt = sniff_format(raw[:32])
-    if fmt is None:
-        raise InvalidImageError(f"{param}: the data URI does not hold an image")
-    if fmt not in allowed:
-        raise UnsupportedMediaError(
-            f"{param}: {fmt.upper()} images are not accepted; send one of {', '.join(allowed)}"
-        )
-    size = read_image_size(raw, name=param)
-    return ImageFact(param, detail, size.width, size.height, fmt, len(raw))
+        raw = payload.encode("ascii")
+    except UnicodeEncodeError:
+        raw = b"!"
+    padding = raw.find(b"=")
+    if (
+        not raw
+        or len(raw) % 4
+        or raw.translate(None, _B64_ALPHABET)
+        or (padding != -1 and padding < len(raw) - 2)
+    ):
+        raise InvalidImageError(f"{param}: the data URI's base64 does not decode")
+    nbytes = len(raw) // 4 * 3 - raw[-2:].count(b"=")
+    for chars in (*_HEAD_CHARS, len(raw)):
+        try:
+            head = base64.b64decode(raw[:chars])
+        except (binascii.Error, ValueError):
+            raise InvalidImageError(f"{param}: the data URI's base64 does not decode") from None
+        fmt = sniff_format(head[:32])
+        if fmt is None:
+            raise InvalidImageError(f"{param}: the data URI does not hold an image")
+        if fmt not in allowed:
+            raise UnsupportedMediaError(
+                f"{param}: {fmt.upper()} images are not accepted; send one of {', '.join(allowed)}"
+            )
+        try:
+            size = read_image_size(head, name=param)
+        except InvalidImageError:
+            if chars >= len(raw):
+                raise
+            continue  # the header runs past this prefix: read more
+        return ImageFact(param, detail, size.width, size.height, fmt, nbytes)
+    raise InvalidImageError(f"{param}: no image size found")
 
 
 def inspect_request(request: ChatRequest, image_types: Sequence[str]) -> RequestFacts:
