@@ -129,3 +129,7 @@ def test_demo_runs_and_says_what_is_not_built() -> None:
     assert "not built yet" in out.stdout
     assert "recommend --shape assistant" in out.stdout
     assert "765 tok" in out.stdout  # gpt-4o, the generated 4032x3024 photo at high detail
+    escalated = next(line for line in out.stdout.splitlines() if "comes back empty" in line)
+    assert "openai/gpt-4.1 " in escalated and "gpt-4.1-mini empty" in escalated
+    failover = next(line for line in out.stdout.splitlines() if "provider is down" in line)
+    assert "backup/gpt-4.1-mini-eu" in failover

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from ._context import CliState, console, usd
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 # (file name, size, what it stands for)
 _IMAGES = (
@@ -24,7 +28,6 @@ _MODELS = (
     "gemini-3-pro-preview",
 )
 _NOT_BUILT = (
-    "gateway: `turnout serve`, OpenAI-compatible routing, escalation, failover",
     "cost governance: tenants, keys, ledger, budgets, rate limits, caps, alerts",
     "observability: stage timings, metrics, traces, feedback, dashboard",
     "retrieval: encoders, `turnout eval retrieval`, indexes, the RAG path, visual search",
@@ -112,6 +115,111 @@ def demo(ctx: typer.Context) -> None:
             f"`turnout recommend --shape {shape_id}`)"
         )
 
+    _gateway_round(out)
+
     out.rule("not built yet")
     for line in _NOT_BUILT:
         out.print(f"  - {line}")
+
+
+def _gateway_round(out: Console) -> None:
+    """A gateway on loopback in front of the stand-in provider: routing, escalation, failover."""
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from turnout.core import Settings
+    from turnout.gateway import build_app
+    from turnout.providers.standin import Reply, StandInServer, free_port
+
+    out.rule("the gateway, against a simulated provider (answers and prices are not real)")
+    with StandInServer() as upstream:
+        fast = {"attempts": 1, "base_delay_s": 0.05}
+        settings = Settings.model_validate(
+            {
+                "providers": {
+                    "openai": {"kind": "openai", "base_url": upstream.url + "/v1", "retry": fast},
+                    "backup": {"kind": "openai", "base_url": upstream.url + "/v1", "retry": fast},
+                },
+                "routes": {
+                    "auto": {
+                        "tiers": [
+                            {
+                                "name": "cheap",
+                                "deployments": [
+                                    {"provider": "openai", "model": "gpt-4.1-mini"},
+                                    {
+                                        "provider": "backup",
+                                        "model": "gpt-4.1-mini-eu",
+                                        "catalog": "gpt-4.1-mini",
+                                    },
+                                ],
+                            },
+                            {
+                                "name": "strong",
+                                "deployments": [{"provider": "openai", "model": "gpt-4.1"}],
+                            },
+                        ],
+                        "rules": [{"when": {"json_schema": True}, "start": "strong"}],
+                    }
+                },
+            }
+        )
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(build_app(settings), port=port, log_level="critical")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.01)
+        cases = [
+            ("a plain question", [], {}),
+            ("the cheap answer comes back empty", [("gpt-4.1-mini", Reply(content=""))], {}),
+            (
+                "the cheap answer is a refusal",
+                [("gpt-4.1-mini", Reply(content="I'm sorry, but I can't help with that."))],
+                {},
+            ),
+            (
+                "the primary provider is down (503)",
+                [("gpt-4.1-mini", Reply(status=503, times=2))],
+                {},
+            ),
+            (
+                "a JSON schema is required",
+                [("gpt-4.1", Reply(content='{"city": "Oslo"}'))],
+                {
+                    "response_format": {
+                        "type": "json_schema",
+                        "json_schema": {
+                            "name": "c",
+                            "schema": {"type": "object", "required": ["city"]},
+                        },
+                    }
+                },
+            ),
+        ]
+        try:
+            for label, script, extra in cases:
+                for model, reply in script:
+                    upstream.script.push(model, reply)
+                body = {
+                    "model": "auto",
+                    "messages": [{"role": "user", "content": "Capital of Norway?"}],
+                    **extra,
+                }
+                r = httpx.post(
+                    f"http://127.0.0.1:{port}/v1/chat/completions", json=body, timeout=30
+                )
+                out.print(
+                    f"  {label:<36} {r.status_code}  {r.headers['x-turnout-model']:<24} "
+                    f"${r.headers['x-turnout-cost-usd']}  ({r.headers['x-turnout-attempt-log']})",
+                    markup=False,
+                )
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+    out.print("  try it: `turnout serve --config examples/gateway.yaml` (README: The gateway)")
