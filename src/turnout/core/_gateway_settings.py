@@ -52,6 +52,10 @@ class ProviderSettings(_Strict):
     timeout_s: float = Field(default=60.0, gt=0, description="Per-call timeout.")
     max_connections: int = Field(default=200, ge=1)
     headers: dict[str, str] = Field(default_factory=dict)
+    allow_private_image_urls: bool = Field(
+        default=False,
+        description="Gemini: fetch image URLs that resolve to private or loopback addresses.",
+    )
     retry: RetrySettings = RetrySettings()
     circuit: CircuitSettings = CircuitSettings()
 

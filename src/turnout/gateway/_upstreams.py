@@ -71,6 +71,7 @@ class Upstreams:
                             settings.api_key.get_secret_value() if settings.api_key else None,
                             headers=settings.headers,
                             max_connections=settings.max_connections,
+                            **_kind_options(settings),
                         )
                     if dep.label not in by_label:
                         by_label[dep.label] = Upstream(
@@ -91,6 +92,12 @@ class Upstreams:
     async def aclose(self) -> None:
         for provider in self.providers.values():
             await provider.aclose()
+
+
+def _kind_options(settings: ProviderSettings) -> dict[str, object]:
+    if settings.kind == "gemini":
+        return {"allow_private_image_urls": settings.allow_private_image_urls}
+    return {}
 
 
 def estimate_image_tokens(card: ModelCard, facts: RequestFacts) -> int:

@@ -1,5 +1,5 @@
-"""A stand-in model provider on loopback: OpenAI's wire format (Gemini and Anthropic are
-added by their own format modules), with scripted answers, latency, errors and usage.
+"""A stand-in model provider on loopback, with scripted answers, latency, errors and usage,
+in OpenAI's, Gemini's and Anthropic's wire formats (one format module each).
 
 A bare ASGI app, so the stand-in is never the bottleneck in a benchmark.
 """
@@ -7,11 +7,13 @@ A bare ASGI app, so the stand-in is never the bottleneck in a benchmark.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
 from typing import Any
 
 import orjson
 
+from . import _anthropic_format as anthropic_format
+from . import _gemini_format as gemini_format
 from . import _openai_format as openai_format
 from ._script import Received, Reply, Script
 
@@ -61,6 +63,16 @@ async def _send_raw(
     await send({"type": "http.response.body", "body": body})
 
 
+def _gemini_route(path: str) -> tuple[str, str] | None:
+    """(model, method) of `/v1beta/models/{model}:{method}`; None for other paths."""
+    for prefix in ("/v1beta/models/", "/v1/models/"):
+        if path.startswith(prefix):
+            model, colon, method = path[len(prefix) :].rpartition(":")
+            if colon and model and method in ("generateContent", "streamGenerateContent"):
+                return model, method
+    return None
+
+
 def _error_headers(reply: Reply) -> list[tuple[bytes, bytes]]:
     if reply.retry_after is None:
         return []
@@ -94,6 +106,11 @@ class StandInApp:
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         if path.endswith("/chat/completions") and method == "POST":
             await self._openai(path, headers, body, send)
+        elif (route := _gemini_route(path)) is not None and method == "POST":
+            query = scope.get("query_string", b"").decode()
+            await self._gemini(path, route, "alt=sse" in query, headers, body, send)
+        elif path == "/v1/messages" and method == "POST":
+            await self._anthropic(path, headers, body, send)
         else:
             await _send_json(
                 send, 404, {"error": {"message": f"no route {method} {path}", "type": "not_found"}}
@@ -136,8 +153,94 @@ class StandInApp:
         else:
             await _send_json(send, 200, openai_format.completion(reply, body))
 
+    async def _gemini(
+        self,
+        path: str,
+        route: tuple[str, str],
+        sse: bool,
+        headers: dict[str, str],
+        body: dict[str, Any],
+        send: Send,
+    ) -> None:
+        model, method = route
+        self.script.record(Received(path, model, headers, body))
+        reply = self.script.next_reply(model)
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        streaming = method == "streamGenerateContent"
+        error = gemini_format.error_body(reply)
+        if reply.status != 200 and not (streaming and reply.drop_after is not None):
+            await _send_json(send, reply.status, error, _error_headers(reply))
+        elif reply.malformed and not (streaming and sse):
+            await _send_raw(send, 200, b'{"candidates": [ this is not json', b"application/json")
+        elif not streaming:
+            await _send_json(send, 200, gemini_format.completion(reply, model, body))
+        elif not sse:
+            # Without alt=sse, Gemini streams one JSON array of the same responses.
+            await _send_json(send, 200, list(gemini_format.stream_chunks(reply, model, body)))
+        else:
+            chunks: Iterator[bytes] = (
+                orjson.dumps(c) for c in gemini_format.stream_chunks(reply, model, body)
+            )
+            if reply.malformed:
+                chunks = iter([b"{not json"])
+            await self._sse(
+                send,
+                reply,
+                (b"data: " + c + b"\r\n\r\n" for c in chunks),
+                framed=True,
+                # An error status with drop_after: Google's error object replaces a chunk.
+                cut_with=b"data: " + orjson.dumps(error) + b"\r\n\r\n"
+                if reply.status != 200
+                else None,
+            )
+
+    async def _anthropic(
+        self, path: str, headers: dict[str, str], body: dict[str, Any], send: Send
+    ) -> None:
+        model = str(body.get("model", ""))
+        self.script.record(Received(path, model, headers, body))
+        reply = self.script.next_reply(model)
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        streaming = bool(body.get("stream"))
+        error = anthropic_format.error_body(reply)
+        if reply.status != 200 and not (streaming and reply.drop_after is not None):
+            await _send_json(send, reply.status, error, _error_headers(reply))
+        elif reply.malformed and not streaming:
+            await _send_raw(send, 200, b'{"content": [ this is not json', b"application/json")
+        elif not streaming:
+            await _send_json(send, 200, anthropic_format.message(reply, body))
+        else:
+            events: Iterator[bytes] = (
+                b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+                for name, data in anthropic_format.stream_events(reply, body)
+            )
+            if reply.malformed:
+                events = iter([b"event: message_start\ndata: {not json\n\n"])
+            await self._sse(
+                send,
+                reply,
+                events,
+                framed=True,
+                # An error status with drop_after: `event: error` arrives mid-stream.
+                cut_with=b"event: error\ndata: " + orjson.dumps(error) + b"\n\n"
+                if reply.status != 200
+                else None,
+            )
+
     @staticmethod
-    async def _sse(send: Send, reply: Reply, payloads: Any, done: bytes = b"") -> None:
+    async def _sse(
+        send: Send,
+        reply: Reply,
+        payloads: Any,
+        done: bytes = b"",
+        *,
+        framed: bool = False,
+        cut_with: bytes | None = None,
+    ) -> None:
+        """Payloads as SSE `data:` lines (or, `framed`, as whole events already);
+        at `drop_after`, the connection is cut, or `cut_with` is sent and the stream ends."""
         await send(
             {
                 "type": "http.response.start",
@@ -150,14 +253,12 @@ class StandInApp:
         )
         for i, payload in enumerate(payloads):
             if reply.drop_after is not None and i >= reply.drop_after:
+                if cut_with is not None:
+                    await send({"type": "http.response.body", "body": cut_with})
+                    return
                 raise StreamCut(f"scripted drop after {i} chunks")
-            await send(
-                {
-                    "type": "http.response.body",
-                    "body": b"data: " + payload + b"\n\n",
-                    "more_body": True,
-                }
-            )
+            frame = payload if framed else b"data: " + payload + b"\n\n"
+            await send({"type": "http.response.body", "body": frame, "more_body": True})
             if reply.chunk_delay:
                 await asyncio.sleep(reply.chunk_delay)
         await send({"type": "http.response.body", "body": done})

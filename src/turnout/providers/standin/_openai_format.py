@@ -26,8 +26,20 @@ def read_request(body: dict[str, Any]) -> tuple[str, list[str], int]:
     return str(body.get("model", "")), texts, images
 
 
+# OpenAI's error `type` by status, as its API answers them.
+_TYPE_BY_STATUS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    422: "invalid_request_error",
+    429: "rate_limit_exceeded",
+}
+
+
 def error_body(reply: Reply) -> dict[str, Any]:
-    kind = reply.error_type or ("rate_limit_exceeded" if reply.status == 429 else "server_error")
+    kind = reply.error_type or _TYPE_BY_STATUS.get(reply.status, "server_error")
     return {"error": {"message": reply.error_message, "type": kind, "param": None, "code": kind}}
 
 

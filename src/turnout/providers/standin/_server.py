@@ -27,7 +27,12 @@ class StandInServer:
         self.script = Script()
         self.app = StandInApp(self.script)
         config = uvicorn.Config(
-            self.app, host=host, port=self.port, log_level="critical", access_log=False, lifespan="off"
+            self.app,
+            host=host,
+            port=self.port,
+            log_level="critical",
+            access_log=False,
+            lifespan="off",
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
