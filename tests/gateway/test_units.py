@@ -228,3 +228,15 @@ def test_data_uri_that_does_not_decode(payload: str) -> None:
     )
     with pytest.raises(InvalidImageError, match="does not decode"):
         inspect_request(request, ("png",))
+
+
+def test_breaker_probe_that_never_reports_back_expires() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(CircuitSettings(failures=1, window_s=10, cooldown_s=5), clock)
+    breaker.record_failure()
+    clock.now = 5
+    assert breaker.allow()  # the probe goes out... and its request is cancelled
+    clock.now = 9
+    assert not breaker.allow()
+    clock.now = 10
+    assert breaker.allow()  # a fresh probe after another cooldown

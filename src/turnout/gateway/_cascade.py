@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TypeVar
@@ -99,15 +99,15 @@ class Cascade:
     def __init__(self, upstreams: Upstreams) -> None:
         self.upstreams = upstreams
 
-    def _candidates(self, tier: Tier, outcome: Outcome) -> list[Upstream]:
-        ready = []
+    def _candidates(self, tier: Tier, outcome: Outcome) -> Iterator[Upstream]:
+        # Lazy: a breaker is asked only when its deployment is about to be called, so a
+        # half-open breaker's single probe is not spent on a fallback that is never tried.
         for dep in tier.deployments:
             upstream = self.upstreams.get(dep)
             if upstream.breaker.allow():
-                ready.append(upstream)
+                yield upstream
             else:
                 outcome.attempts.append(Attempt(tier.name, dep.label, "skipped", "circuit_open"))
-        return ready
 
     async def _with_retries(
         self,

@@ -54,7 +54,7 @@ class CircuitBreaker:
         self._clock = clock
         self._failures: deque[float] = deque()
         self._opened_at: float | None = None
-        self._probing = False
+        self._probe_at: float | None = None  # when the half-open probe was let through
 
     @property
     def state(self) -> str:
@@ -68,20 +68,25 @@ class CircuitBreaker:
         state = self.state
         if state == "closed":
             return True
-        if state == "half_open" and not self._probing:
-            self._probing = True  # exactly one probe at a time
+        now = self._clock()
+        # One probe at a time; a probe that never reported back (a cancelled request)
+        # stops blocking the next one after another cooldown.
+        if state == "half_open" and (
+            self._probe_at is None or now - self._probe_at >= self.policy.cooldown_s
+        ):
+            self._probe_at = now
             return True
         return False
 
     def record_success(self) -> None:
         self._failures.clear()
         self._opened_at = None
-        self._probing = False
+        self._probe_at = None
 
     def record_failure(self) -> None:
         now = self._clock()
-        if self._probing or self.state == "half_open":
-            self._opened_at, self._probing = now, False
+        if self._probe_at is not None or self.state == "half_open":
+            self._opened_at, self._probe_at = now, None
             return
         self._failures.append(now)
         while self._failures and now - self._failures[0] > self.policy.window_s:
