@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from functools import partial
 
-import httpx
 import orjson
 import pytest
 
@@ -21,6 +20,7 @@ from turnout.core import (
     UpstreamUnavailable,
 )
 from turnout.providers import Delta, Gemini
+from turnout.providers._http import HttpReply
 from turnout.providers.standin import Reply, StandInServer
 from turnout.providers.standin._script import default_answer, estimate_prompt_tokens
 
@@ -310,7 +310,7 @@ def test_retry_info_in_the_body_is_honoured_without_a_header() -> None:
             "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}],
         }
     }
-    error = Gemini("gem")._error(httpx.Response(429, content=orjson.dumps(body)))
+    error = Gemini("gem")._error(HttpReply(429, {}, orjson.dumps(body)))
     assert isinstance(error, UpstreamRateLimited) and error.retry_after == 37.0
     assert error.code == "RESOURCE_EXHAUSTED"
 

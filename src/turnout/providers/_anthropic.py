@@ -22,7 +22,14 @@ from ._anthropic_format import (
     completion_from_anthropic,
 )
 from ._base import Completion, Delta, Provider, ProviderCall, StreamEnd, StreamEvent
-from ._http import error_from_response, load_json, make_client, timeout_for, transport_errors
+from ._http import (
+    UpstreamClient,
+    error_from_response,
+    iter_lines,
+    load_json,
+    read_reply,
+    transport_errors,
+)
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -65,7 +72,7 @@ class Anthropic(Provider):
     ) -> None:
         super().__init__(name)
         auth = {"x-api-key": api_key} if api_key else {}
-        self._client = make_client(
+        self._client = UpstreamClient(
             base_url or DEFAULT_BASE_URL,
             {
                 "content-type": "application/json",
@@ -88,10 +95,8 @@ class Anthropic(Provider):
     async def complete(self, call: ProviderCall) -> Completion:
         body = self._body(call)
         with transport_errors(self.name):
-            response = await self._client.post(
-                "/v1/messages", content=orjson.dumps(body), timeout=timeout_for(call.timeout)
-            )
-        if response.status_code >= 400:
+            response = await self._client.post("/v1/messages", orjson.dumps(body), call.timeout)
+        if response.status >= 400:
             raise error_from_response(self.name, response, _error_type, _BY_TYPE)
         return completion_from_anthropic(
             self.name, load_json(self.name, response.content), call.model
@@ -102,15 +107,12 @@ class Anthropic(Provider):
         answer = AnthropicStream(self.name, call.model)
         with transport_errors(self.name):
             async with self._client.stream(
-                "POST",
-                "/v1/messages",
-                content=orjson.dumps(body),
-                timeout=timeout_for(call.timeout),
+                "POST", "/v1/messages", call.timeout, body=orjson.dumps(body)
             ) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise error_from_response(self.name, response, _error_type, _BY_TYPE)
-                async for line in response.aiter_lines():
+                if response.status >= 400:
+                    reply = await read_reply(response)
+                    raise error_from_response(self.name, reply, _error_type, _BY_TYPE)
+                async for line in iter_lines(response):
                     # Each data line names its event in "type"; the `event:` lines repeat it.
                     if not line.startswith("data:"):
                         continue

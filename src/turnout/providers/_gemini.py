@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-import httpx
+import aiohttp
 import orjson
+from yarl import URL
 
 from turnout.core import (
     InvalidImageError,
@@ -30,16 +31,19 @@ from ._gemini_request import InlineData, gemini_request, remote_image_urls
 from ._gemini_response import GeminiStream, completion_from_gemini
 from ._http import (
     STATUS_ERRORS,
+    HttpReply,
+    UpstreamClient,
     error_from_response,
+    iter_lines,
     load_json,
-    make_client,
-    timeout_for,
+    read_reply,
     transport_errors,
 )
 from ._media import check_public_url
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 _MAX_REDIRECTS = 3
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 DEFAULT_MAX_IMAGE_BYTES = 20 * 1024 * 1024  # Gemini's limit on a whole inline request
 
 # Google's canonical error `status` names, which say more than the HTTP status does.
@@ -103,7 +107,7 @@ class Gemini(Provider):
         # Sent per API call, never as client defaults, so fetching a caller's image URL
         # with the same pooled client cannot leak the key to the image's host.
         self._headers = {"content-type": "application/json", **auth, **(headers or {})}
-        self._client = make_client(
+        self._client = UpstreamClient(
             base_url or DEFAULT_BASE_URL, {}, max_connections=max_connections
         )
         self._max_image_bytes = max_image_bytes
@@ -117,11 +121,11 @@ class Gemini(Provider):
         with transport_errors(self.name):
             response = await self._client.post(
                 _path(call.model, "generateContent"),
-                content=orjson.dumps(body),
-                headers=self._headers,
-                timeout=timeout_for(call.timeout),
+                orjson.dumps(body),
+                call.timeout,
+                self._headers,
             )
-        if response.status_code >= 400:
+        if response.status >= 400:
             raise self._error(response)
         return completion_from_gemini(self.name, load_json(self.name, response.content), call.model)
 
@@ -131,16 +135,14 @@ class Gemini(Provider):
         with transport_errors(self.name):
             async with self._client.stream(
                 "POST",
-                _path(call.model, "streamGenerateContent"),
-                params={"alt": "sse"},
-                content=orjson.dumps(body),
+                _path(call.model, "streamGenerateContent") + "?alt=sse",
+                call.timeout,
+                body=orjson.dumps(body),
                 headers=self._headers,
-                timeout=timeout_for(call.timeout),
             ) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise self._error(response)
-                async for line in response.aiter_lines():
+                if response.status >= 400:
+                    raise self._error(await read_reply(response))
+                async for line in iter_lines(response):
                     if not line.startswith("data:"):
                         continue
                     data = load_json(self.name, line[5:].strip().encode())
@@ -156,7 +158,7 @@ class Gemini(Provider):
             usage=answer.usage, finish_reason=answer.finish, image_tokens_reported=answer.split
         )
 
-    def _error(self, response: httpx.Response) -> ProviderError:
+    def _error(self, response: HttpReply) -> ProviderError:
         error = error_from_response(self.name, response, _error_type, _BY_STATUS)
         if error.retry_after is None:
             with contextlib.suppress(orjson.JSONDecodeError):
@@ -196,28 +198,26 @@ class Gemini(Provider):
             for _ in range(_MAX_REDIRECTS + 1):
                 if not self._allow_private:
                     await check_public_url(url)
-                async with self._client.stream(
-                    "GET", url, timeout=timeout_for(timeout)
-                ) as response:
-                    if response.is_redirect and "location" in response.headers:
-                        url = str(response.url.join(response.headers["location"]))
+                async with self._client.stream("GET", url, timeout) as response:
+                    if response.status in _REDIRECTS and "location" in response.headers:
+                        url = str(response.url.join(URL(response.headers["location"])))
                         continue
-                    if response.status_code >= 400:
+                    if response.status >= 400:
                         raise InvalidImageError(
                             f"image {url!r} could not be fetched: its host answered "
-                            f"{response.status_code}"
+                            f"{response.status}"
                         )
                     declared = response.headers.get("content-length", "")
                     if declared.isdigit() and int(declared) > limit:
                         raise _too_large(url, limit)
-                    async for piece in response.aiter_bytes():
+                    async for piece in response.content.iter_any():
                         data += piece
                         if len(data) > limit:
                             raise _too_large(url, limit)
                     break
             else:
                 raise InvalidImageError(f"image {url!r} redirects more than {_MAX_REDIRECTS} times")
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise InvalidImageError(
                 f"image {url!r} could not be fetched ({type(exc).__name__}: {exc})"
             ) from exc

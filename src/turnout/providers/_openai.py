@@ -18,11 +18,12 @@ from turnout.core import (
 
 from ._base import Completion, Delta, Provider, ProviderCall, StreamEnd, StreamEvent
 from ._http import (
+    UpstreamClient,
     error_from_response,
+    iter_lines,
     load_json,
-    make_client,
     malformed,
-    timeout_for,
+    read_reply,
     transport_errors,
 )
 
@@ -76,7 +77,7 @@ class OpenAICompatible(Provider):
     ) -> None:
         super().__init__(name)
         auth = {"authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = make_client(
+        self._client = UpstreamClient(
             base_url,
             {"content-type": "application/json", **auth, **(headers or {})},
             max_connections=max_connections,
@@ -91,9 +92,9 @@ class OpenAICompatible(Provider):
         body.pop("stream_options", None)
         with transport_errors(self.name):
             response = await self._client.post(
-                "/chat/completions", content=orjson.dumps(body), timeout=timeout_for(call.timeout)
+                "/chat/completions", orjson.dumps(body), call.timeout
             )
-        if response.status_code >= 400:
+        if response.status >= 400:
             raise error_from_response(self.name, response, _error_type, _BY_TYPE)
         data = load_json(self.name, response.content)
         try:
@@ -120,15 +121,12 @@ class OpenAICompatible(Provider):
         usage, finish, done = Usage(), None, False
         with transport_errors(self.name):
             async with self._client.stream(
-                "POST",
-                "/chat/completions",
-                content=orjson.dumps(body),
-                timeout=timeout_for(call.timeout),
+                "POST", "/chat/completions", call.timeout, body=orjson.dumps(body)
             ) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise error_from_response(self.name, response, _error_type, _BY_TYPE)
-                async for line in response.aiter_lines():
+                if response.status >= 400:
+                    reply = await read_reply(response)
+                    raise error_from_response(self.name, reply, _error_type, _BY_TYPE)
+                async for line in iter_lines(response):
                     if not line.startswith("data:"):
                         continue
                     payload = line[5:].strip()
