@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from . import _catalog, _demo, _recommend, _serve, _tokens
+from . import _catalog, _demo, _eval, _recommend, _serve, _tokens
 from ._context import CliState
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(_catalog.app, name="catalog")
+app.add_typer(_eval.app, name="eval")
 app.command("tokens")(_tokens.tokens)
 app.command("recommend")(_recommend.recommend)
 app.command("demo")(_demo.demo)

@@ -30,7 +30,7 @@ _MODELS = (
 _NOT_BUILT = (
     "cost governance: tenants, keys, ledger, budgets, rate limits, caps, alerts",
     "observability: stage timings, metrics, traces, feedback, dashboard",
-    "retrieval: encoders, `turnout eval retrieval`, indexes, the RAG path, visual search",
+    "retrieval: indexes, the RAG path, visual search (`turnout eval retrieval` exists)",
 )
 
 

@@ -49,6 +49,7 @@ from ._errors import (
 )
 from ._gateway_settings import (
     CircuitSettings,
+    ClassifierSettings,
     Deployment,
     ListenSettings,
     ProviderSettings,
@@ -101,6 +102,7 @@ __all__ = [
     "CatalogError",
     "ChatRequest",
     "CircuitSettings",
+    "ClassifierSettings",
     "ConfigError",
     "ContentPart",
     "Cost",

@@ -105,6 +105,26 @@ class PythonCheck(_Strict):
     python: str = Field(description="'module:function' taking (answer, request) -> bool | str")
 
 
+class ClassifierSettings(_Strict):
+    """Pick the starting tier by similarity to labelled example prompts, when no rule holds."""
+
+    encoder: str = Field(default="minilm", description="'minilm' or a local model directory.")
+    examples: dict[str, list[str]] = Field(
+        min_length=1, description="Example prompts by tier name; a tier's centroid stands for it."
+    )
+    margin: float = Field(
+        default=0.02, ge=0, le=2, description="Lead over the runner-up needed to decide."
+    )
+
+    @field_validator("examples")
+    @classmethod
+    def _non_empty(cls, examples: dict[str, list[str]]) -> dict[str, list[str]]:
+        for tier, prompts in examples.items():
+            if not prompts or not all(p.strip() for p in prompts):
+                raise ValueError(f"examples.{tier} needs at least one non-empty prompt")
+        return examples
+
+
 CheckName = Literal["empty", "refusal", "truncated", "json_schema"]
 _ALL_CHECKS: tuple[CheckName, ...] = ("empty", "refusal", "truncated", "json_schema")
 CustomCheck = Annotated[RegexCheck | PythonCheck, Field(union_mode="left_to_right")]
@@ -115,6 +135,7 @@ class RouteSettings(_Strict):
     description: str = ""
     tiers: list[Tier] = Field(min_length=1)
     rules: list[Rule] = Field(default_factory=list)
+    classifier: ClassifierSettings | None = None
     checks: list[CheckName] = Field(default_factory=lambda: list(_ALL_CHECKS))
     require: list[CustomCheck] = Field(default_factory=list)
 
@@ -134,4 +155,10 @@ class RouteSettings(_Strict):
                 raise ValueError(
                     f"rules[{i}].start {rule.start!r} is not a tier of this route {sorted(names)}"
                 )
+        if self.classifier is not None:
+            for tier in self.classifier.examples:
+                if tier not in names:
+                    raise ValueError(
+                        f"classifier.examples.{tier} is not a tier of this route {sorted(names)}"
+                    )
         return self

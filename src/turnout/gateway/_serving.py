@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,7 @@ from turnout.providers import StreamEnd
 
 from ._cascade import AllAttemptsFailedError, Answer, Attempt, Cascade, OpenStream, Outcome
 from ._checks import DEFAULT_CHECKS, Check, build_checks
+from ._classifier import PromptClassifier, build_classifier
 from ._errors import classify
 from ._intake import RequestFacts, inspect_request, parse_request
 from ._resilience import Deadline
@@ -48,6 +49,7 @@ def _headers(
     return {
         "x-request-id": request_id,
         "x-turnout-route": f"{plan.route}; pattern={plan.pattern}; tier={tier}",
+        "x-turnout-start": f"{plan.ladder[0].name}; by={plan.why}",
         "x-turnout-model": model,
         "x-turnout-attempts": str(len([a for a in outcome.attempts if a.outcome != "skipped"])),
         "x-turnout-attempt-log": "; ".join(a.label() for a in outcome.attempts),
@@ -79,6 +81,11 @@ class ChatService:
         self.checks: dict[str, tuple[Check, ...]] = {
             name: build_checks(route, f"routes.{name}") for name, route in settings.routes.items()
         }
+        self.classifiers: dict[str, PromptClassifier] = {
+            name: build_classifier(route.classifier)
+            for name, route in settings.routes.items()
+            if route.classifier is not None
+        }
 
     async def complete(self, body: bytes, request_id: str) -> Reply:
         started = time.monotonic()
@@ -89,7 +96,7 @@ class ChatService:
             log.info(
                 "request %s: ignored unknown fields %s", request_id, ", ".join(facts.unknown_fields)
             )
-        plan = self.router.plan(chat, facts)
+        plan = await self._plan(chat, facts)
         deadline = Deadline(limits.deadline_s)
         if chat.stream:
             opened = await self.cascade.open_stream(plan.ladder, chat, facts, deadline)
@@ -101,6 +108,18 @@ class ChatService:
         checks = self.checks.get(plan.route, DEFAULT_CHECKS) if plan.settings else DEFAULT_CHECKS
         answer = await self.cascade.answer(plan.ladder, chat, facts, checks, deadline)
         return self._json_reply(answer, plan, request_id, started)
+
+    async def _plan(self, chat: ChatRequest, facts: RequestFacts) -> Plan:
+        plan = self.router.plan(chat, facts)
+        classifier = self.classifiers.get(plan.route) if plan.why == "default" else None
+        if classifier is None:
+            return plan
+        verdict = await classifier.classify_request(chat)
+        if verdict is None:
+            return plan
+        names = [t.name for t in plan.tiers]
+        start = names.index(verdict.tier) if verdict.tier is not None else plan.start
+        return replace(plan, start=start, why=verdict.why())
 
     def _json_reply(self, answer: Answer, plan: Plan, request_id: str, started: float) -> Reply:
         assert answer.completion is not None and answer.upstream is not None
