@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import base64
 import io
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import openai
-import uvicorn
 
 from turnout.core import Settings
-from turnout.gateway import build_app
-from turnout.providers.standin import StandInServer, free_port
+from turnout.gateway import BackgroundGateway
+from turnout.providers.standin import StandInServer
 
 
 def route_settings(upstream_url: str, **overrides: Any) -> dict[str, Any]:
@@ -70,20 +67,8 @@ def route_settings(upstream_url: str, **overrides: Any) -> dict[str, Any]:
 
 @contextmanager
 def running_gateway(settings: dict[str, Any]) -> Iterator[str]:
-    app = build_app(Settings.model_validate(settings))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "gateway did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with BackgroundGateway(Settings.model_validate(settings)) as url:
+        yield url
 
 
 def sdk(base_url: str) -> openai.OpenAI:

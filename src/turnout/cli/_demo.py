@@ -124,15 +124,11 @@ def demo(ctx: typer.Context) -> None:
 
 def _gateway_round(out: Console) -> None:
     """A gateway on loopback in front of the stand-in provider: routing, escalation, failover."""
-    import threading
-    import time
-
     import httpx
-    import uvicorn
 
     from turnout.core import Settings
-    from turnout.gateway import build_app
-    from turnout.providers.standin import Reply, StandInServer, free_port
+    from turnout.gateway import BackgroundGateway
+    from turnout.providers.standin import Reply, StandInServer
 
     out.rule("the gateway, against a simulated provider (answers and prices are not real)")
     with StandInServer() as upstream:
@@ -167,14 +163,6 @@ def _gateway_round(out: Console) -> None:
                 },
             }
         )
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(build_app(settings), port=port, log_level="critical")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.01)
         cases = [
             ("a plain question", [], {}),
             ("the cheap answer comes back empty", [("gpt-4.1-mini", Reply(content=""))], {}),
@@ -202,7 +190,7 @@ def _gateway_round(out: Console) -> None:
                 },
             ),
         ]
-        try:
+        with BackgroundGateway(settings) as gateway:
             for label, script, extra in cases:
                 for model, reply in script:
                     upstream.script.push(model, reply)
@@ -211,15 +199,10 @@ def _gateway_round(out: Console) -> None:
                     "messages": [{"role": "user", "content": "Capital of Norway?"}],
                     **extra,
                 }
-                r = httpx.post(
-                    f"http://127.0.0.1:{port}/v1/chat/completions", json=body, timeout=30
-                )
+                r = httpx.post(f"{gateway}/v1/chat/completions", json=body, timeout=30)
                 out.print(
                     f"  {label:<36} {r.status_code}  {r.headers['x-turnout-model']:<24} "
                     f"${r.headers['x-turnout-cost-usd']}  ({r.headers['x-turnout-attempt-log']})",
                     markup=False,
                 )
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
     out.print("  try it: `turnout serve --config examples/gateway.yaml` (README: The gateway)")

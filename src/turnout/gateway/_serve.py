@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 from turnout.core import Settings
 
 from ._app import build_app
@@ -21,3 +24,40 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
         lifespan="on",
     )
     uvicorn.Server(config).run()
+
+
+class BackgroundGateway:
+    """A gateway on a loopback port in a background thread, for the demo, tests and
+    benchmarks: `with BackgroundGateway(settings) as url: ...`."""
+
+    def __init__(
+        self, settings: Settings, host: str = "127.0.0.1", port: int | None = None
+    ) -> None:
+        import uvicorn
+
+        from turnout.providers.standin import free_port
+
+        self.host, self.port = host, port or free_port()
+        app = build_app(settings)
+        config = uvicorn.Config(app, host=host, port=self.port, log_level="critical", lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, name="turnout-gateway", daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def __enter__(self) -> str:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError(f"the gateway did not start on {self.url}")
+            time.sleep(0.01)
+        return self.url
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
