@@ -68,6 +68,8 @@ def test_streams_run_concurrently_and_restore_torch_threads() -> None:
     assert torch.get_num_threads() == before
 
 
-def test_one_stream_on_accelerators() -> None:
+def test_one_stream_on_accelerators(monkeypatch: pytest.MonkeyPatch) -> None:
     assert default_streams("cuda") == 1 and default_streams("mps") == 1
-    assert 1 <= default_streams("cpu") <= 4
+    for cores, streams in ((1, 1), (2, 2), (8, 2), (12, 3), (16, 4), (64, 4)):
+        monkeypatch.setattr("os.cpu_count", lambda cores=cores: cores)
+        assert default_streams("cpu") == streams
