@@ -21,7 +21,7 @@ from turnout.core import (
 from ._base import Completion
 from ._http import malformed
 from ._media import is_remote, split_data_uri
-from ._openai_shape import ChunkMaker, chat_completion
+from ._openai_shape import ChunkMaker, tool_choice_mode, translated
 
 DEFAULT_MAX_TOKENS = 4096
 _FINISH = {
@@ -163,18 +163,8 @@ def _tool(tool: dict[str, Any], index: int) -> dict[str, Any]:
 
 
 def _tool_choice(choice: str | dict[str, Any] | None) -> dict[str, Any]:
-    if choice is None:
-        return {"type": "auto"}
-    if isinstance(choice, str):
-        if choice not in _CHOICE_TYPES:
-            raise InvalidInputError(f"tool_choice {choice!r} is not auto, none or required")
-        return {"type": _CHOICE_TYPES[choice]}
-    name = (choice.get("function") or {}).get("name") if choice.get("type") == "function" else None
-    if not name:
-        raise InvalidInputError(
-            "tool_choice must name a function: {type: function, function: {name}}"
-        )
-    return {"type": "tool", "name": name}
+    mode, name = tool_choice_mode(choice or "auto")
+    return {"type": "tool", "name": name} if name else {"type": _CHOICE_TYPES[mode]}
 
 
 def usage_from_anthropic(raw: Any) -> Usage:
@@ -226,20 +216,12 @@ def completion_from_anthropic(provider: str, data: Any, model: str) -> Completio
     finish = _FINISH.get(str(data.get("stop_reason")), "stop")
     refusal = (text or REFUSED) if data.get("stop_reason") == "refusal" else None
     usage = usage_from_anthropic(data.get("usage"))
-    body = chat_completion(
+    return translated(
         model=model,
         content=content,
         tool_calls=calls,
         finish_reason=finish,
         usage=usage,
-        refusal=refusal,
-    )
-    return Completion(
-        body=body,
-        usage=usage,
-        content=content,
-        finish_reason=finish,
-        tool_calls=calls or None,
         refusal=refusal,
     )
 

@@ -22,6 +22,7 @@ from turnout.core import (
 )
 
 from ._media import is_remote, split_data_uri
+from ._openai_shape import tool_choice_mode
 
 _ROLES = {"user": "user", "assistant": "model", "tool": "user"}
 _AUDIO_MIME = {"wav": "audio/wav", "mp3": "audio/mpeg"}
@@ -199,13 +200,7 @@ def _declarations(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _calling_config(choice: str | dict[str, Any]) -> dict[str, Any]:
-    if isinstance(choice, str):
-        if choice not in _CHOICE_MODES:
-            raise InvalidInputError(f"tool_choice {choice!r} is not auto, none or required")
-        return {"mode": _CHOICE_MODES[choice]}
-    name = (choice.get("function") or {}).get("name") if choice.get("type") == "function" else None
-    if not name:
-        raise InvalidInputError(
-            "tool_choice must name a function: {type: function, function: {name}}"
-        )
-    return {"mode": "ANY", "allowedFunctionNames": [name]}
+    mode, name = tool_choice_mode(choice)
+    if name:
+        return {"mode": "ANY", "allowedFunctionNames": [name]}
+    return {"mode": _CHOICE_MODES[mode]}

@@ -14,7 +14,7 @@ from turnout.core import Usage
 
 from ._base import Completion
 from ._http import malformed
-from ._openai_shape import ChunkMaker, chat_completion, tool_call_id
+from ._openai_shape import ChunkMaker, tool_call_id, translated
 
 _FINISH = {
     "STOP": "stop",
@@ -134,15 +134,12 @@ def completion_from_gemini(provider: str, data: Any, model: str) -> Completion:
         text, calls = read_parts(candidates[0])
         content = None if calls and not text else text  # as OpenAI answers a bare tool call
         finish = finish_reason(candidates[0].get("finishReason"), bool(calls))
-    body = chat_completion(
-        model=model, content=content, tool_calls=calls, finish_reason=finish, usage=usage
-    )
-    return Completion(
-        body=body,
-        usage=usage,
+    return translated(
+        model=model,
         content=content,
+        tool_calls=calls,
         finish_reason=finish,
-        tool_calls=calls or None,
+        usage=usage,
         image_tokens_reported=split,
     )
 

@@ -6,7 +6,9 @@ import time
 import uuid
 from typing import Any
 
-from turnout.core import Usage
+from turnout.core import InvalidInputError, Usage
+
+from ._base import Completion
 
 
 def completion_id() -> str:
@@ -54,6 +56,50 @@ def chat_completion(
         ],
         "usage": openai_usage(usage),
     }
+
+
+def translated(
+    *,
+    model: str,
+    content: str | None,
+    tool_calls: list[dict[str, Any]],
+    finish_reason: str,
+    usage: Usage,
+    refusal: str | None = None,
+    image_tokens_reported: bool = False,
+) -> Completion:
+    """Another provider's answer as a Completion with an OpenAI `chat.completion` body."""
+    body = chat_completion(
+        model=model,
+        content=content,
+        tool_calls=tool_calls,
+        finish_reason=finish_reason,
+        usage=usage,
+        refusal=refusal,
+    )
+    return Completion(
+        body=body,
+        usage=usage,
+        content=content,
+        finish_reason=finish_reason,
+        tool_calls=tool_calls or None,
+        refusal=refusal,
+        image_tokens_reported=image_tokens_reported,
+    )
+
+
+def tool_choice_mode(choice: str | dict[str, Any]) -> tuple[str, str | None]:
+    """OpenAI's `tool_choice` as (auto | none | required, the one function it names)."""
+    if isinstance(choice, str):
+        if choice not in ("auto", "none", "required"):
+            raise InvalidInputError(f"tool_choice {choice!r} is not auto, none or required")
+        return choice, None
+    name = (choice.get("function") or {}).get("name") if choice.get("type") == "function" else None
+    if not name:
+        raise InvalidInputError(
+            "tool_choice must name a function: {type: function, function: {name}}"
+        )
+    return "required", str(name)
 
 
 class ChunkMaker:
