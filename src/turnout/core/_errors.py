@@ -11,6 +11,12 @@
     │   ├── InvalidSizeError   a zero, negative or absurd pixel size
     │   ├── InvalidDetailError a detail/resolution level the rule does not define
     │   └── PayloadTooLargeError       a request body over the configured limit
+    │       └── ImageTokenCapError     a request's image tokens over its tenant's cap
+    ├── AuthenticationError    no API key, or one that is unknown or revoked (401)
+    ├── PermissionDeniedError  a valid key asking for what its tenant may not use (403)
+    ├── QuotaExceededError     a limit says not now (429); `retry_after` seconds
+    │   ├── RateLimitExceededError  requests, tokens or concurrency per tenant or user
+    │   └── BudgetExceededError     a tenant's daily or monthly budget has no room
     └── ProviderError          an upstream model provider failed (carries provider, status)
         ├── UpstreamTimeout        no answer within the per-call timeout
         ├── UpstreamRateLimited    429; `retry_after` seconds when the upstream said
@@ -73,6 +79,52 @@ class UnsupportedMediaError(InvalidImageError):
 
 class PayloadTooLargeError(InvalidInputError):
     """A request body over the configured size limit."""
+
+
+class ImageTokenCapError(PayloadTooLargeError):
+    """A request's images count more tokens than its tenant's per-request cap."""
+
+    def __init__(self, message: str, *, counted: int, cap: int) -> None:
+        super().__init__(message)
+        self.counted = counted
+        self.cap = cap
+
+
+class AuthenticationError(TurnoutError):
+    """No API key, or a key that is unknown or revoked."""
+
+
+class PermissionDeniedError(TurnoutError):
+    """A valid key asking for a route, model or record its tenant may not use."""
+
+
+class QuotaExceededError(TurnoutError):
+    """A limit refuses the request for now; `retry_after` says when to try again (seconds)."""
+
+    code = "quota_exceeded"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.headers = dict(headers or {})
+
+
+class RateLimitExceededError(QuotaExceededError):
+    """Requests, tokens or concurrent requests per tenant or user over their limit."""
+
+    code = "rate_limit_exceeded"
+
+
+class BudgetExceededError(QuotaExceededError):
+    """A tenant's daily or monthly budget cannot cover this request's worst-case cost."""
+
+    code = "budget_exceeded"
 
 
 class ProviderError(TurnoutError):

@@ -138,6 +138,17 @@ class RouteSettings(_Strict):
     classifier: ClassifierSettings | None = None
     checks: list[CheckName] = Field(default_factory=lambda: list(_ALL_CHECKS))
     require: list[CustomCheck] = Field(default_factory=list)
+    image_cap: Literal["downscale", "reject"] = Field(
+        default="downscale",
+        description="Over a tenant's image-token cap: send images at low detail or smaller "
+        "until the request fits (and say so in a header), or refuse it with 413.",
+    )
+    max_output_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        description="Output cap sent when a request sets none (default: "
+        "governance.default_max_output_tokens); the budget reserves it.",
+    )
 
     @field_validator("tiers")
     @classmethod

@@ -27,6 +27,8 @@ from pydantic_settings import (
 
 from ._errors import ConfigError
 from ._gateway_settings import ListenSettings, ProviderSettings, RouteSettings
+from ._governance_settings import GovernanceSettings
+from ._index_settings import IndexSettings
 
 ENV_PREFIX = "TURNOUT_"
 DEFAULT_CONFIG_NAME = "turnout.yaml"
@@ -69,6 +71,14 @@ class Settings(BaseSettings):
     )
     routes: dict[str, RouteSettings] = Field(
         default_factory=dict, description="Routes clients name in `model`: tiers, rules, checks."
+    )
+    governance: GovernanceSettings = Field(
+        default_factory=GovernanceSettings,
+        description="Tenants, keys, the ledger, budgets, rate limits and alerts.",
+    )
+    index: IndexSettings = Field(
+        default_factory=IndexSettings,
+        description="Vector indexes: backend (edge, server, faiss), paths, search options.",
     )
 
     @classmethod

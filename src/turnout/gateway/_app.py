@@ -15,10 +15,12 @@ from starlette.responses import Response, StreamingResponse
 
 from turnout.core import Catalog, ConfigError, PayloadTooLargeError, Settings, load_catalog
 
+from ._admin import admin_routes
 from ._errors import error_response, handle_any, handle_http
 from ._router import Router
 from ._serving import ChatService, failure_headers
 from ._upstreams import Upstreams
+from .governance import Governor
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -35,15 +37,22 @@ def build_app(settings: Settings, catalog: Catalog | None = None) -> FastAPI:
     catalog = catalog or load_catalog(settings.catalog_files)
     upstreams = Upstreams.build(settings.providers, settings.routes, catalog)
     router = Router(settings.routes)
-    service = ChatService(settings, router, upstreams)
+    governor = Governor.open(settings)
+    service = ChatService(settings, router, upstreams, governor)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await upstreams.aclose()
+        await governor.start()
+        try:
+            yield
+        finally:
+            await upstreams.aclose()
+            await governor.stop()
 
     app = FastAPI(title="turnout gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.service = service
+    app.state.governor = governor
+    app.include_router(admin_routes(settings, governor))
     app.add_exception_handler(HTTPException, handle_http)
     app.add_exception_handler(Exception, handle_any)
 
@@ -58,7 +67,9 @@ def build_app(settings: Settings, catalog: Catalog | None = None) -> FastAPI:
                     f"request body is {declared:,} bytes; this gateway accepts at most "
                     f"{settings.gateway.max_body_bytes:,}"
                 )
-            reply = await service.complete(await request.body(), request_id)
+            reply = await service.complete(
+                await request.body(), request_id, request.headers.get("authorization")
+            )
         except Exception as exc:  # every failure leaves as an OpenAI-shaped error
             return error_response(exc, request_id, failure_headers(exc, request_id))
         if reply.stream is not None:

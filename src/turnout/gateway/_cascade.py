@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 from turnout.core import ChatRequest, ProviderError, Tier, UpstreamTimeout, Usage
 from turnout.providers import Completion, Delta, ProviderCall, StreamEnd, StreamEvent
@@ -24,6 +24,35 @@ from ._resilience import Deadline, DeadlineExceededError, backoff_delay
 from ._upstreams import Upstream, Upstreams, settle
 
 _T = TypeVar("_T")
+
+
+class Meter(Protocol):
+    """Reserves each attempt's worst-case cost before its call, settles it after."""
+
+    async def reserve(self, tier: str, upstream: Upstream) -> Any: ...
+
+    async def settle(
+        self,
+        reservation: Any,
+        usage: Usage,
+        cost: Decimal,
+        *,
+        outcome: str,
+        reason: str | None = None,
+        latency_s: float | None = None,
+        ttft_s: float | None = None,
+    ) -> None: ...
+
+    async def charge_reserved(self, reservation: Any, *, outcome: str, reason: str) -> None: ...
+
+    async def release(
+        self,
+        reservation: Any,
+        *,
+        outcome: str,
+        reason: str | None = None,
+        latency_s: float | None = None,
+    ) -> None: ...
 
 
 @dataclass
@@ -70,6 +99,7 @@ class OpenStream(Outcome):
     upstream: Upstream | None = None
     started: float = 0.0
     ttft_s: float | None = None
+    reservation: Any = None
 
 
 class AllAttemptsFailedError(ProviderError):
@@ -81,6 +111,18 @@ class AllAttemptsFailedError(ProviderError):
         super().__init__(f"no upstream answered: {last} (attempts: {tried})", status=status)
         self.outcome = outcome
         self.last = last
+
+
+_detached: set[asyncio.Task[None]] = set()
+
+
+def detach(work: Awaitable[None]) -> None:
+    async def run() -> None:
+        await work
+
+    task = asyncio.get_running_loop().create_task(run())
+    _detached.add(task)  # keep a reference until it finishes
+    task.add_done_callback(_detached.discard)
 
 
 def _has_payload(chunk: dict[str, object]) -> bool:
@@ -115,10 +157,12 @@ class Cascade:
         upstream: Upstream,
         deadline: Deadline,
         outcome: Outcome,
+        meter: Meter,
         call: Callable[[float], Awaitable[_T]],
-    ) -> tuple[_T, float]:
-        """`call(timeout)` until it succeeds, retrying retryable errors; returns its result
-        and the start time of the successful try. Raises the last ProviderError."""
+    ) -> tuple[_T, float, Any]:
+        """`call(timeout)` until it succeeds, retrying retryable errors; returns its result,
+        the start time of the successful try and its reservation (each try reserves its
+        worst case first; a failed try releases it). Raises the last ProviderError."""
         error: ProviderError | None = None
         for retry in range(upstream.settings.retry.attempts + 1):
             if error is not None:
@@ -131,12 +175,24 @@ class Cascade:
             remaining = deadline.remaining()
             if remaining <= 0:
                 raise DeadlineExceededError("the request deadline passed")
+            reservation = await meter.reserve(tier.name, upstream)
             started = time.monotonic()
             try:
                 value = await call(min(upstream.settings.timeout_s, remaining))
+            except asyncio.CancelledError:
+                # The provider may have served it: charge the worst case, from a task of
+                # its own since this one is being cancelled.
+                detach(meter.charge_reserved(reservation, outcome="cancelled", reason="cancelled"))
+                raise
             except ProviderError as exc:
                 error = exc
                 upstream.breaker.record_failure()
+                await meter.release(
+                    reservation,
+                    outcome="error",
+                    reason=type(exc).__name__,
+                    latency_s=time.monotonic() - started,
+                )
                 outcome.attempts.append(
                     Attempt(
                         tier.name,
@@ -151,7 +207,7 @@ class Cascade:
                     break
                 continue
             upstream.breaker.record_success()
-            return value, started
+            return value, started, reservation
         assert error is not None
         raise error
 
@@ -162,7 +218,11 @@ class Cascade:
         facts: RequestFacts,
         checks: Sequence[Check],
         deadline: Deadline,
+        meter: Meter,
+        asked: ChatRequest | None = None,
     ) -> Answer:
+        """`asked` is the request as the client sent it, for the checks (a truncation at
+        an output cap the gateway added, not the client, still escalates)."""
         result = Answer()
         last_error: Exception = DeadlineExceededError("no deployment was available")
         best_effort: Answer | None = None  # the last answer that failed a check
@@ -180,8 +240,8 @@ class Cascade:
                         )
 
                     try:
-                        completion, started = await self._with_retries(
-                            tier, upstream, deadline, result, call
+                        completion, started, reservation = await self._with_retries(
+                            tier, upstream, deadline, result, meter, call
                         )
                     except ProviderError as exc:
                         last_error = exc
@@ -189,8 +249,16 @@ class Cascade:
                     usage, spent = settle(
                         upstream.card, completion.usage, facts, completion.image_tokens_reported
                     )
-                    reason = first_failure(checks, completion, request)
+                    reason = first_failure(checks, completion, asked or request)
                     outcome = "ok" if reason is None else ("check_failed" if final else "escalated")
+                    await meter.settle(
+                        reservation,
+                        usage,
+                        spent,
+                        outcome=outcome,
+                        reason=reason,
+                        latency_s=time.monotonic() - started,
+                    )
                     result.attempts.append(
                         Attempt(
                             tier.name,
@@ -231,6 +299,7 @@ class Cascade:
         request: ChatRequest,
         facts: RequestFacts,
         deadline: Deadline,
+        meter: Meter,
     ) -> OpenStream:
         """A stream past its commit point (its first content), having escalated on errors,
         an empty answer or a refusal until then. Nothing has reached the client yet."""
@@ -250,8 +319,8 @@ class Cascade:
                         )
 
                     try:
-                        head, started = await self._with_retries(
-                            tier, upstream, deadline, result, call
+                        head, started, reservation = await self._with_retries(
+                            tier, upstream, deadline, result, meter, call
                         )
                     except ProviderError as exc:
                         last_error = exc
@@ -266,6 +335,19 @@ class Cascade:
                         if head.end is not None:
                             usage, spent = settle(
                                 upstream.card, head.end.usage, facts, head.end.image_tokens_reported
+                            )
+                            await meter.settle(
+                                reservation,
+                                usage,
+                                spent,
+                                outcome="escalated",
+                                reason=reason,
+                                latency_s=time.monotonic() - started,
+                                ttft_s=ttft,
+                            )
+                        else:  # closed before its usage arrived: the worst case bounds it
+                            await meter.charge_reserved(
+                                reservation, outcome="escalated", reason=f"{reason}, unmetered"
                             )
                         result.attempts.append(
                             Attempt(
@@ -283,6 +365,7 @@ class Cascade:
                     result.head, result.rest, result.end = head.deltas, head.events, head.end
                     result.tier, result.upstream = tier.name, upstream
                     result.started, result.ttft_s = started, ttft
+                    result.reservation = reservation
                     return result
         except DeadlineExceededError as exc:
             last_error = exc

@@ -8,17 +8,24 @@ The table is walked along the exception's MRO, so the most specific entry wins.
 from __future__ import annotations
 
 import logging
+import math
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from turnout.core import (
+    AuthenticationError,
+    BudgetExceededError,
+    ImageTokenCapError,
     InvalidImageError,
     InvalidInputError,
     NotFoundError,
     PayloadTooLargeError,
+    PermissionDeniedError,
     ProviderError,
+    QuotaExceededError,
+    RateLimitExceededError,
     TurnoutError,
     UnsupportedMediaError,
 )
@@ -27,6 +34,7 @@ from ._cascade import AllAttemptsFailedError
 from ._intake import MalformedBodyError, RequestValidationError
 from ._resilience import DeadlineExceededError
 from ._router import RouteNotFoundError
+from .governance import LedgerUnavailableError
 
 log = logging.getLogger("turnout.gateway")
 
@@ -34,7 +42,14 @@ log = logging.getLogger("turnout.gateway")
 ERROR_TABLE: dict[type[BaseException], tuple[int, str, str]] = {
     MalformedBodyError: (400, "invalid_request_error", "invalid_json"),
     RequestValidationError: (422, "invalid_request_error", "invalid_value"),
+    ImageTokenCapError: (413, "invalid_request_error", "image_token_cap_exceeded"),
     PayloadTooLargeError: (413, "invalid_request_error", "payload_too_large"),
+    AuthenticationError: (401, "invalid_request_error", "invalid_api_key"),
+    PermissionDeniedError: (403, "invalid_request_error", "permission_denied"),
+    RateLimitExceededError: (429, "requests", "rate_limit_exceeded"),
+    BudgetExceededError: (429, "insufficient_quota", "budget_exceeded"),
+    QuotaExceededError: (429, "requests", "quota_exceeded"),
+    LedgerUnavailableError: (503, "server_error", "ledger_unavailable"),
     UnsupportedMediaError: (415, "invalid_request_error", "unsupported_media_type"),
     InvalidImageError: (400, "invalid_request_error", "invalid_image"),
     InvalidInputError: (400, "invalid_request_error", "invalid_request"),
@@ -75,12 +90,14 @@ def error_response(
     status, body = error_body(exc, request_id)
     if status >= 500 and not isinstance(exc, TurnoutError):
         log.error("request %s failed", request_id, exc_info=exc)
-    return Response(
-        body,
-        status_code=status,
-        media_type="application/json",
-        headers={"x-request-id": request_id, **(headers or {})},
-    )
+    extra = {"x-request-id": request_id, **(headers or {})}
+    if isinstance(exc, QuotaExceededError):
+        extra.update(exc.headers)
+        if exc.retry_after is not None:
+            extra["retry-after"] = str(max(1, math.ceil(exc.retry_after)))
+    if isinstance(exc, AuthenticationError):
+        extra["www-authenticate"] = "Bearer"
+    return Response(body, status_code=status, media_type="application/json", headers=extra)
 
 
 async def handle_any(request: Request, exc: Exception) -> Response:

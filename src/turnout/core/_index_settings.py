@@ -1,0 +1,65 @@
+"""Settings of the vector indexes: which backend, where it lives, and how it searches.
+
+Pure data, validated on load. Per-collection choices (dimension, encoder, freshness SLO,
+late-interaction storage) are recorded with each collection when it is created, not here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FaissSettings(_Strict):
+    kind: Literal["flat", "hnsw", "ivfpq"] = Field(
+        default="flat", description="flat (exact), hnsw or ivfpq (trained once it has data)."
+    )
+    hnsw_m: int = Field(default=32, ge=4, le=256, description="HNSW: links per node.")
+    ef_construction: int = Field(default=200, ge=8, description="HNSW: build-time beam width.")
+    ef_search: int = Field(default=128, ge=8, description="HNSW: query-time beam width.")
+    nlist: int = Field(default=1024, ge=1, description="IVF-PQ: coarse cells.")
+    nprobe: int = Field(default=32, ge=1, description="IVF-PQ: cells visited per query.")
+    pq_m: int = Field(default=16, ge=1, description="IVF-PQ: sub-quantizers (divides the dim).")
+
+
+class HnswSettings(_Strict):
+    m: int = Field(default=16, ge=4, le=256, description="Qdrant HNSW: links per node.")
+    ef_construct: int = Field(default=128, ge=8, description="Qdrant HNSW: build beam width.")
+    ef: int = Field(default=128, ge=8, description="Qdrant HNSW: query beam width.")
+
+
+class IndexSettings(_Strict):
+    backend: Literal["edge", "server", "faiss"] = Field(
+        default="edge",
+        description="edge: Qdrant Edge in-process (default); server: a Qdrant server or "
+        "cluster at `url`; faiss: FAISS with its own payload store.",
+    )
+    path: Path | None = Field(
+        default=None, description="Where embedded indexes live (default: TURNOUT_HOME/indexes)."
+    )
+    url: str | None = Field(
+        default=None,
+        description="Qdrant server URL (backend: server); `:memory:` or a folder path "
+        "runs qdrant-client's local mode instead.",
+    )
+    api_key: SecretStr | None = Field(default=None, description="Qdrant server API key.")
+    batch_size: int = Field(default=32, ge=1, description="Items encoded and written per batch.")
+    max_image_pixels: int = Field(
+        default=64_000_000,
+        ge=1,
+        description="Images (or rendered pages) claiming more pixels are refused as bombs.",
+    )
+    pdf_scale: float = Field(
+        default=1.0, gt=0, le=8, description="PDF pages render at 72 dpi times this scale."
+    )
+    candidates: int = Field(
+        default=100, ge=1, description="Late interaction: first-stage candidates re-ranked."
+    )
+    hnsw: HnswSettings = Field(default_factory=HnswSettings)
+    faiss: FaissSettings = Field(default_factory=FaissSettings)

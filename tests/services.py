@@ -1,0 +1,32 @@
+"""Real PostgreSQL and Redis for the tests that need them.
+
+Their URLs come from the environment (`TEST_POSTGRES_URL`, `TEST_REDIS_URL`); `.ci/run`
+sets both. Without them such a test is skipped, except where `TEST_REQUIRE_SERVICES=1`
+(CI) makes a missing service a failure, so CI can never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+def service_url(name: str) -> str:
+    url = os.environ.get(f"TEST_{name.upper()}_URL", "")
+    if url:
+        return url
+    message = f"TEST_{name.upper()}_URL is not set; this test needs a real {name}"
+    if os.environ.get("TEST_REQUIRE_SERVICES") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    return service_url("postgres")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return service_url("redis")
