@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -71,8 +72,12 @@ def route_settings(upstream_url: str, **overrides: Any) -> dict[str, Any]:
 @contextmanager
 def running_gateway(settings: dict[str, Any]) -> Iterator[str]:
     settings = {"governance": {"require_keys": False}, **settings}
-    with BackgroundGateway(Settings.model_validate(settings)) as url:
-        yield url
+    with tempfile.TemporaryDirectory(prefix="turnout-gateway-") as home:
+        # Module-scoped gateways outlive each test's TURNOUT_HOME: give each its own home
+        # (its ledger) unless the test chose one.
+        settings.setdefault("home", home)
+        with BackgroundGateway(Settings.model_validate(settings)) as url:
+            yield url
 
 
 def sdk(base_url: str) -> openai.OpenAI:

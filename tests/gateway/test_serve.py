@@ -54,8 +54,32 @@ def example_env(upstream: StandInServer) -> Iterator[dict[str, str]]:
 def test_example_config_serves_and_shuts_down_gracefully(
     upstream: StandInServer, example_env: dict[str, str]
 ) -> None:
+    # Keys are required: make a tenant and a key with the CLI, against the same ledger.
+    made = subprocess.run(
+        [*turnout_exe(), "tenants", "create", "acme", "daily_budget_usd=5"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **example_env},
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    issued = subprocess.run(
+        [*turnout_exe(), "keys", "create", "--tenant", "acme"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **example_env},
+        timeout=60,
+    )
+    assert issued.returncode == 0, issued.stderr
+    key = issued.stdout.splitlines()[0]
+    assert key.startswith("tk-")
     proc, url = _start(["--config", str(EXAMPLE)], example_env)
     try:
+        keyless = httpx.post(
+            f"{url}/v1/chat/completions",
+            json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]},
+        )
+        assert keyless.status_code == 401
         models = httpx.get(f"{url}/v1/models").json()["data"]
         assert {m["id"] for m in models} >= {"auto", "gpt-4.1-mini", "gpt-4.1"}
         upstream.script.push("gpt-4.1-mini", Reply(delay=1.5))
@@ -65,6 +89,7 @@ def test_example_config_serves_and_shuts_down_gracefully(
             result["r"] = httpx.post(
                 f"{url}/v1/chat/completions",
                 timeout=10,
+                headers={"authorization": f"Bearer {key}"},
                 json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]},
             )
 

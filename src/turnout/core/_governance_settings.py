@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
 class _Strict(BaseModel):
@@ -31,6 +31,11 @@ class AlertSettings(_Strict):
     burst_min_usd: Decimal = Field(
         default=Decimal("5"), ge=0, description="Ignore bursts whose hour spends less than this."
     )
+
+    @field_validator("webhook_url", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if value == "" else value  # `${VAR:-}` in YAML: unset means off
 
 
 class GovernanceSettings(_Strict):
@@ -71,3 +76,8 @@ class GovernanceSettings(_Strict):
         "charge its worst case (safe) or release it.",
     )
     alerts: AlertSettings = Field(default_factory=AlertSettings, description="Spend alerts.")
+
+    @field_validator("database_url", "redis_url", "admin_key", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if value == "" else value  # `${VAR:-}` in YAML: unset means off

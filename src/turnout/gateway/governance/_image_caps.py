@@ -125,32 +125,42 @@ def apply_cap(
                 parts[image.param] = _part(request, image.param, detail="low")
                 lowered += 1
     if total > cap:
-        for i in sorted(range(len(images)), key=lambda k: -tokens[k]):
-            if total <= cap:
-                break
-            image = images[i]
-            part = parts.get(image.param) or _part(request, image.param)
-            if not part.image_url.url.startswith("data:"):
-                continue
-            best: tuple[str, ImageFact, int] | None = None
-            for side in _SIDES:  # the largest side that fits, else the smallest tried
-                shrunk = _resized(part.image_url.url, side)
-                if shrunk is None:
-                    continue
-                url, width, height, nbytes = shrunk
-                small = replace(image, width=width, height=height, format="jpeg", nbytes=nbytes)
-                best = (url, small, count(cards, [small])[0])
-                if total - tokens[i] + best[2] <= cap:
+        # Sizes come from the headers, so the whole plan is made before decoding anything;
+        # only images that are actually resized get decoded, and a hopeless request none.
+        shrinkable = [
+            i for i in range(len(images)) if images[i].width and _url(request, parts, images[i])
+        ]
+        smallest = {i: _shrunk(cards, images[i], _SIDES[-1]) for i in shrinkable}
+        floor = total - sum(tokens[i] - smallest[i][1] for i in shrinkable)
+        if floor <= cap:
+            for i in sorted(shrinkable, key=lambda k: -tokens[k]):
+                if total <= cap:
                     break
-            if best is None:
-                continue
-            url, small, small_tokens = best
-            images[i] = small
-            total, tokens[i] = total - tokens[i] + small_tokens, small_tokens
-            parts[image.param] = ImagePart(
-                type="image_url", image_url=part.image_url.model_copy(update={"url": url})
-            )
-            resized += 1
+                choice = smallest[i]
+                for side in _SIDES:  # the largest side that fits, else the smallest
+                    option = _shrunk(cards, images[i], side)
+                    if total - tokens[i] + option[1] <= cap:
+                        choice = option
+                        break
+                target, new_tokens = choice
+                if new_tokens >= tokens[i]:
+                    continue
+                image = images[i]
+                part = parts.get(image.param) or _part(request, image.param)
+                encoded = _resized(part.image_url.url, max(target.width or 0, target.height or 0))
+                if encoded is None:
+                    continue
+                url, width, height, nbytes = encoded
+                small = replace(image, width=width, height=height, format="jpeg", nbytes=nbytes)
+                new_tokens = count(cards, [small])[0]
+                images[i] = small
+                total, tokens[i] = total - tokens[i] + new_tokens, new_tokens
+                parts[image.param] = ImagePart(
+                    type="image_url", image_url=part.image_url.model_copy(update={"url": url})
+                )
+                resized += 1
+        else:
+            total = floor
     if total > cap:
         raise ImageTokenCapError(
             f"the request's {len(images)} images count {counted:,} image tokens; even at "
@@ -168,6 +178,20 @@ def apply_cap(
     return Capped(
         _rewrite(request, parts), replace(facts, images=tuple(images)), counted, total, note
     )
+
+
+def _url(request: ChatRequest, parts: dict[str, ImagePart], image: ImageFact) -> bool:
+    """Whether the image is inline (a data URI), so turnout can resize it."""
+    part = parts.get(image.param) or _part(request, image.param)
+    return part.image_url.url.startswith("data:")
+
+
+def _shrunk(cards: Sequence[ModelCard], image: ImageFact, side: int) -> tuple[ImageFact, int]:
+    """The image as it would be with its long side at most `side`, and its tokens."""
+    width, height = image.width or 0, image.height or 0
+    scale = min(1.0, side / max(width, height, 1))
+    small = replace(image, width=max(1, int(width * scale)), height=max(1, int(height * scale)))
+    return small, count(cards, [small])[0]
 
 
 def _part(request: ChatRequest, param: str, *, detail: str | None = None) -> ImagePart:

@@ -90,7 +90,11 @@ class Refusal:
 
 
 def usd(micros: int) -> str:
-    return f"${from_micros(micros).quantize(Decimal('0.01'))}"
+    """Dollars for messages: cents where that is exact enough, micro-dollars otherwise."""
+    amount = from_micros(micros)
+    if amount >= 10 or amount == amount.quantize(Decimal("0.01")):
+        return f"${amount.quantize(Decimal('0.01'))}"
+    return f"${amount.normalize():f}"
 
 
 def _budget_micros(amount: Decimal | None) -> int | None:

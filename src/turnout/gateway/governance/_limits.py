@@ -419,7 +419,8 @@ end
 """
 
 # KEYS: per subject its requests, tokens and leases keys.
-# ARGV: now_ms ('' = server), tokens, lease_ms, lease_id, then per subject rpm, tpm, concurrent ('' = none).
+# ARGV: now_ms ('' = the server's), tokens, lease_ms, lease_id, then per subject rpm, tpm,
+# concurrent ('' = none).
 # Returns {ok, then per subject: requests level, tokens level, in flight} as strings ('' = none).
 _LUA_ADMIT = (
     _LUA_COMMON
@@ -500,7 +501,8 @@ class RedisRateLimiter:
     """Limits shared by every gateway replica through one Redis server.
 
     `prefix` namespaces the keys; `lease_s` is how long a concurrency slot outlives a replica
-    that never released it; `timeout_s` bounds each Redis call. `clock` is for tests only (a
+    that never released it; `timeout_s` bounds each Redis call and each wait for one of the
+    `max_connections` pooled connections. `clock` is for tests only (a
     fake clock in seconds, read here and sent with each script): every replica must share one
     clock, which is why the default is the Redis server's.
     """
@@ -513,6 +515,7 @@ class RedisRateLimiter:
         lease_s: float = 300.0,
         fail_open: bool = False,
         timeout_s: float = 2.0,
+        max_connections: int = 50,
         clock: Clock | None = None,
     ) -> None:
         if lease_s <= 0:
@@ -520,9 +523,17 @@ class RedisRateLimiter:
         import redis.asyncio as aioredis
 
         self._where = _location(url)
-        self._redis: Redis = aioredis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+        # A blocking pool: a burst larger than the pool waits for a connection (up to
+        # timeout_s) instead of failing with "Too many connections".
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=timeout_s,
+            decode_responses=True,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
         )
+        self._redis: Redis = aioredis.Redis.from_pool(pool)
         self._prefix = prefix
         self._lease_ms = lease_s * 1000
         self._fail_open = fail_open
