@@ -10,7 +10,8 @@ function init(args)
   wrk.body = f:read("*a")
   f:close()
   wrk.headers["Content-Type"] = "application/json"
-  wrk.headers["Authorization"] = "Bearer sk-bench"
+  -- the tenant key gateway_overhead.py issued (BENCH_KEY); LiteLLM accepts any
+  wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BENCH_KEY") or "sk-bench")
   req = wrk.format()
 end
 

@@ -21,8 +21,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import Connection, and_, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, DateTime, bindparam, func, insert, select, text, update
 
 from turnout.core import BudgetExceededError, Usage, from_micros
 
@@ -101,6 +100,47 @@ def _budget_micros(amount: Decimal | None) -> int | None:
     return None if amount is None else int(amount * 1_000_000)
 
 
+# The hot path in plain SQL, built once: every request runs these, and building the same
+# statement with SQLAlchemy's expression language costs more than SQLite takes to run it.
+# Both SQLite (3.35+) and PostgreSQL take this syntax (ON CONFLICT, RETURNING).
+_TS = DateTime(timezone=True)
+_ENSURE = text(
+    "INSERT INTO spend (tenant_id, period, starts, spent_micros, reserved_micros, "
+    "overrun_micros) VALUES (:tenant, 'day', :day, 0, 0, 0), (:tenant, 'month', :month, 0, 0, 0) "
+    "ON CONFLICT DO NOTHING"
+)
+# One statement moves both periods, each only if its budget has room: 2 rows or none.
+_RESERVE = text(
+    "UPDATE spend SET reserved_micros = reserved_micros + :amount WHERE tenant_id = :tenant "
+    "AND ((period = 'day' AND starts = :day AND (CAST(:day_limit AS BIGINT) IS NULL "
+    "OR spent_micros + reserved_micros + :amount <= CAST(:day_limit AS BIGINT))) "
+    "OR (period = 'month' AND starts = :month AND (CAST(:month_limit AS BIGINT) IS NULL "
+    "OR spent_micros + reserved_micros + :amount <= CAST(:month_limit AS BIGINT))))"
+)
+_ROW = text(
+    "INSERT INTO ledger (request_id, attempt, tenant_id, user_id, key_id, instance_id, route, "
+    "pattern, tier, provider, model, day, month, state, outcome, reason, reserved_micros, "
+    "cost_micros, overrun_micros, text_tokens, image_tokens, audio_tokens, cached_tokens, "
+    "output_tokens, image_count, image_detail, created_at) VALUES (:request_id, :attempt, "
+    ":tenant_id, :user_id, :key_id, :instance_id, :route, :pattern, :tier, :provider, :model, "
+    ":day, :month, :state, :outcome, :reason, :reserved_micros, 0, 0, 0, 0, 0, 0, 0, "
+    ":image_count, :image_detail, :created_at) RETURNING id"
+).bindparams(bindparam("created_at", type_=_TS))
+_SETTLE_ROW = text(
+    "UPDATE ledger SET state = 'settled', outcome = :outcome, reason = :reason, "
+    "cost_micros = :cost, overrun_micros = :overrun, text_tokens = :text_tokens, "
+    "image_tokens = :image_tokens, audio_tokens = :audio_tokens, "
+    "cached_tokens = :cached_tokens, output_tokens = :output_tokens, latency_ms = :latency_ms, "
+    "ttft_ms = :ttft_ms, settled_at = :now WHERE id = :id AND state = 'reserved'"
+).bindparams(bindparam("now", type_=_TS))
+_MOVE = text(
+    "UPDATE spend SET reserved_micros = reserved_micros - :reserved, "
+    "spent_micros = spent_micros + :cost, overrun_micros = overrun_micros + :overrun "
+    "WHERE tenant_id = :tenant AND ((period = 'day' AND starts = :day) "
+    "OR (period = 'month' AND starts = :month)) RETURNING period, spent_micros"
+)
+
+
 class _NoRoom(Exception):
     def __init__(self, refusal: Refusal) -> None:
         self.refusal = refusal
@@ -111,6 +151,7 @@ class Ledger:
         self.db = db
         self.clock = clock
         self.instance_id = secrets.token_hex(8)
+        self._ensured: set[tuple[str, str, str]] = set()  # spend rows known to exist
 
     # -- the instance this process is ----------------------------------------------
     def register(self) -> None:
@@ -144,100 +185,92 @@ class Ledger:
             )
 
     # -- reserve, settle, release --------------------------------------------------
-    def _ensure_rows(self, conn: Connection, tenant_id: str, periods: Periods) -> None:
-        dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        for period, starts in (("day", periods.day), ("month", periods.month)):
-            conn.execute(
-                dialect_insert(spend)
-                .values(
-                    tenant_id=tenant_id,
-                    period=period,
-                    starts=starts,
-                    spent_micros=0,
-                    reserved_micros=0,
-                    overrun_micros=0,
-                )
-                .on_conflict_do_nothing()
-            )
-
     def _row(self, plan: AttemptPlan, periods: Periods, state: str, now: datetime) -> Any:
-        return insert(ledger).values(
-            request_id=plan.request_id,
-            attempt=plan.attempt,
-            tenant_id=plan.tenant_id,
-            user_id=plan.user_id,
-            key_id=plan.key_id,
-            instance_id=self.instance_id,
-            route=plan.route,
-            pattern=plan.pattern,
-            tier=plan.tier,
-            provider=plan.provider,
-            model=plan.model,
-            day=periods.day,
-            month=periods.month,
-            state=state,
-            outcome="refused" if state == "refused" else None,
-            reason="budget_exceeded" if state == "refused" else None,
-            reserved_micros=plan.reserved_micros if state == "reserved" else 0,
-            cost_micros=0,
-            overrun_micros=0,
-            text_tokens=0,
-            image_tokens=0,
-            audio_tokens=0,
-            cached_tokens=0,
-            output_tokens=0,
-            image_count=plan.image_count,
-            image_detail=plan.image_detail,
-            created_at=now,
-        )
+        return _ROW, {
+            "request_id": plan.request_id,
+            "attempt": plan.attempt,
+            "tenant_id": plan.tenant_id,
+            "user_id": plan.user_id,
+            "key_id": plan.key_id,
+            "instance_id": self.instance_id,
+            "route": plan.route,
+            "pattern": plan.pattern,
+            "tier": plan.tier,
+            "provider": plan.provider,
+            "model": plan.model,
+            "day": periods.day,
+            "month": periods.month,
+            "state": state,
+            "outcome": "refused" if state == "refused" else None,
+            "reason": "budget_exceeded" if state == "refused" else None,
+            "reserved_micros": plan.reserved_micros if state == "reserved" else 0,
+            "image_count": plan.image_count,
+            "image_detail": plan.image_detail,
+            "created_at": now,
+        }
 
     def reserve(self, plan: AttemptPlan) -> Reservation:
         """Reserve `plan.reserved_micros`, or raise BudgetExceededError (and record it)."""
         now = self.clock()
         periods = Periods(plan.policy.timezone, now)
-        limits = (
-            ("day", periods.day, _budget_micros(plan.policy.daily_budget_usd)),
-            ("month", periods.month, _budget_micros(plan.policy.monthly_budget_usd)),
-        )
-        amount = plan.reserved_micros
+        day_limit = _budget_micros(plan.policy.daily_budget_usd)
+        month_limit = _budget_micros(plan.policy.monthly_budget_usd)
+        params = {
+            "tenant": plan.tenant_id,
+            "day": periods.day,
+            "month": periods.month,
+            "amount": plan.reserved_micros,
+            "day_limit": day_limit,
+            "month_limit": month_limit,
+        }
+        ensured = (plan.tenant_id, periods.day, periods.month)
         try:
             with self.db.engine.begin() as conn:
-                self._ensure_rows(conn, plan.tenant_id, periods)
-                for period, starts, limit in limits:
-                    key = and_(
-                        spend.c.tenant_id == plan.tenant_id,
-                        spend.c.period == period,
-                        spend.c.starts == starts,
-                    )
-                    room = key
-                    if limit is not None:
-                        room = and_(
-                            key, spend.c.spent_micros + spend.c.reserved_micros + amount <= limit
-                        )
-                    moved = conn.execute(
-                        update(spend)
-                        .where(room)
-                        .values(reserved_micros=spend.c.reserved_micros + amount)
-                    )
-                    if moved.rowcount == 0:
-                        assert limit is not None
-                        row = conn.execute(select(spend).where(key)).one()
-                        raise _NoRoom(
-                            Refusal(
-                                period,  # type: ignore[arg-type]
-                                limit,
-                                row.spent_micros,
-                                row.reserved_micros,
-                            )
-                        )
-                written = conn.execute(self._row(plan, periods, "reserved", now))
-                row_id = written.inserted_primary_key
+                if ensured not in self._ensured:
+                    conn.execute(_ENSURE, params)
+                moved = conn.execute(_RESERVE, params).rowcount
+                if moved != 2 and ensured in self._ensured:
+                    # The rows may have been removed behind this process's back: make
+                    # sure they exist before reading a refusal into the miss.
+                    conn.execute(_ENSURE, params)
+                    moved = conn.execute(_RESERVE, params).rowcount
+                if moved != 2:
+                    raise _NoRoom(self._refusal(conn, plan, periods, day_limit, month_limit))
+                statement, values = self._row(plan, periods, "reserved", now)
+                row_id = conn.execute(statement, values).scalar_one()
         except _NoRoom as no_room:
             with self.db.engine.begin() as conn:
-                conn.execute(self._row(plan, periods, "refused", now))
+                conn.execute(*self._row(plan, periods, "refused", now))
             raise _budget_error(plan, periods, no_room.refusal) from None
-        assert row_id is not None
-        return Reservation(int(row_id[0]), plan.tenant_id, periods.day, periods.month, amount)
+        self._ensured.add(ensured)
+        return Reservation(
+            int(row_id), plan.tenant_id, periods.day, periods.month, plan.reserved_micros
+        )
+
+    def _refusal(
+        self,
+        conn: Connection,
+        plan: AttemptPlan,
+        periods: Periods,
+        day_limit: int | None,
+        month_limit: int | None,
+    ) -> Refusal:
+        """Which budget had no room (the statement moved neither row, so nothing to undo)."""
+        amount = plan.reserved_micros
+        for period, starts, limit in (
+            ("day", periods.day, day_limit),
+            ("month", periods.month, month_limit),
+        ):
+            row = conn.execute(
+                select(spend).where(
+                    spend.c.tenant_id == plan.tenant_id,
+                    spend.c.period == period,
+                    spend.c.starts == starts,
+                )
+            ).one()
+            if limit is not None and row.spent_micros + row.reserved_micros + amount > limit:
+                return Refusal(period, limit, row.spent_micros, row.reserved_micros)  # type: ignore[arg-type]
+        raise AssertionError("a reservation moved one budget row but not the other")
 
     def settle(
         self,
@@ -255,23 +288,22 @@ class Ledger:
         overrun = max(0, cost_micros - reservation.reserved_micros)
         with self.db.engine.begin() as conn:
             moved = conn.execute(
-                update(ledger)
-                .where(ledger.c.id == reservation.row_id, ledger.c.state == "reserved")
-                .values(
-                    state="settled",
-                    outcome=outcome,
-                    reason=reason,
-                    cost_micros=cost_micros,
-                    overrun_micros=overrun,
-                    text_tokens=usage.text_input_tokens,
-                    image_tokens=usage.image_input_tokens,
-                    audio_tokens=usage.audio_input_tokens,
-                    cached_tokens=usage.cached_input_tokens,
-                    output_tokens=usage.output_tokens + usage.audio_output_tokens,
-                    latency_ms=latency_ms,
-                    ttft_ms=ttft_ms,
-                    settled_at=self.clock(),
-                )
+                _SETTLE_ROW,
+                {
+                    "id": reservation.row_id,
+                    "outcome": outcome,
+                    "reason": reason,
+                    "cost": cost_micros,
+                    "overrun": overrun,
+                    "text_tokens": usage.text_input_tokens,
+                    "image_tokens": usage.image_input_tokens,
+                    "audio_tokens": usage.audio_input_tokens,
+                    "cached_tokens": usage.cached_input_tokens,
+                    "output_tokens": usage.output_tokens + usage.audio_output_tokens,
+                    "latency_ms": latency_ms,
+                    "ttft_ms": ttft_ms,
+                    "now": self.clock(),
+                },
             )
             if moved.rowcount == 0:
                 return None
@@ -305,24 +337,20 @@ class Ledger:
     def _move(
         self, conn: Connection, reservation: Reservation, cost: int, overrun: int
     ) -> tuple[int, int]:
-        totals = []
-        for period, starts in (("day", reservation.day), ("month", reservation.month)):
-            key = and_(
-                spend.c.tenant_id == reservation.tenant_id,
-                spend.c.period == period,
-                spend.c.starts == starts,
-            )
-            conn.execute(
-                update(spend)
-                .where(key)
-                .values(
-                    reserved_micros=spend.c.reserved_micros - reservation.reserved_micros,
-                    spent_micros=spend.c.spent_micros + cost,
-                    overrun_micros=spend.c.overrun_micros + overrun,
-                )
-            )
-            totals.append(conn.execute(select(spend.c.spent_micros).where(key)).scalar_one())
-        return totals[0], totals[1]
+        """Move a reservation into spend (day and month); the new spent totals."""
+        rows = conn.execute(
+            _MOVE,
+            {
+                "reserved": reservation.reserved_micros,
+                "cost": cost,
+                "overrun": overrun,
+                "tenant": reservation.tenant_id,
+                "day": reservation.day,
+                "month": reservation.month,
+            },
+        ).all()
+        spent = {r.period: int(r.spent_micros) for r in rows}
+        return spent["day"], spent["month"]
 
     # -- reconciliation ------------------------------------------------------------
     def _dead_instances(self, conn: Connection, timeout_s: float) -> list[str]:
