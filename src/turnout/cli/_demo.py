@@ -13,6 +13,9 @@ from ._context import CliState, console, usd
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from turnout.core import Settings
+    from turnout.providers.standin import StandInServer
+
 # (file name, size, what it stands for)
 _IMAGES = (
     ("thumbnail.png", (256, 256), "a product thumbnail"),
@@ -28,7 +31,6 @@ _MODELS = (
     "gemini-3-pro-preview",
 )
 _NOT_BUILT = (
-    "cost governance: tenants, keys, ledger, budgets, rate limits, caps, alerts",
     "observability: stage timings, metrics, traces, feedback, dashboard",
     "retrieval: indexes, the RAG path, visual search (`turnout eval retrieval` exists)",
 )
@@ -131,10 +133,11 @@ def _gateway_round(out: Console) -> None:
     from turnout.providers.standin import Reply, StandInServer
 
     out.rule("the gateway, against a simulated provider (answers and prices are not real)")
-    with StandInServer() as upstream:
+    with StandInServer() as upstream, tempfile.TemporaryDirectory(prefix="turnout-demo-") as home:
         fast = {"attempts": 1, "base_delay_s": 0.05}
         settings = Settings.model_validate(
             {
+                "home": home,  # a fresh ledger, thrown away after the demo
                 "providers": {
                     "openai": {"kind": "openai", "base_url": upstream.url + "/v1", "retry": fast},
                     "backup": {"kind": "openai", "base_url": upstream.url + "/v1", "retry": fast},
@@ -190,7 +193,9 @@ def _gateway_round(out: Console) -> None:
                 },
             ),
         ]
+        key, thrifty = _tenants(settings)
         with BackgroundGateway(settings) as gateway:
+            auth = {"authorization": f"Bearer {key}"}
             for label, script, extra in cases:
                 for model, reply in script:
                     upstream.script.push(model, reply)
@@ -199,10 +204,85 @@ def _gateway_round(out: Console) -> None:
                     "messages": [{"role": "user", "content": "Capital of Norway?"}],
                     **extra,
                 }
-                r = httpx.post(f"{gateway}/v1/chat/completions", json=body, timeout=30)
+                r = httpx.post(
+                    f"{gateway}/v1/chat/completions", json=body, headers=auth, timeout=30
+                )
                 out.print(
                     f"  {label:<36} {r.status_code}  {r.headers['x-turnout-model']:<24} "
                     f"${r.headers['x-turnout-cost-usd']}  ({r.headers['x-turnout-attempt-log']})",
                     markup=False,
                 )
+            _governance_round(out, gateway, upstream, thrifty, settings)
     out.print("  try it: `turnout serve --config examples/gateway.yaml` (README: The gateway)")
+
+
+def _tenants(settings: Settings) -> tuple[str, str]:
+    """Two tenants in the demo's ledger: one unlimited, one with a $0.01 daily budget."""
+    from decimal import Decimal
+
+    from turnout.gateway.governance import Database, Policy, TenantDirectory, ledger_url
+
+    db = Database.open(ledger_url(settings))
+    directory = TenantDirectory(db)
+    directory.create_tenant("demo", None, Policy())
+    directory.create_tenant(
+        "thrifty", None, Policy(daily_budget_usd=Decimal("0.01"), image_token_cap=1000)
+    )
+    key, _ = directory.create_key("demo", "demo")
+    thrifty, _ = directory.create_key("thrifty", "demo", user_id="mallory")
+    db.close()
+    return key, thrifty
+
+
+def _governance_round(
+    out: Console, gateway: str, upstream: StandInServer, key: str, settings: Settings
+) -> None:
+    """Tenant `thrifty` ($0.01 a day, 1,000 image tokens a request) meets its limits."""
+    import base64
+    import io
+
+    import httpx
+    from PIL import Image
+
+    from turnout.gateway.governance import Database, ledger_url
+    from turnout.gateway.governance._reports import spend_report
+    from turnout.providers.standin import Reply
+
+    out.rule("governance: tenant `thrifty`, $0.01 a day, at most 1,000 image tokens a request")
+    auth = {"authorization": f"Bearer {key}"}
+    buffer = io.BytesIO()
+    Image.new("RGB", (2048, 2048), (200, 200, 200)).save(buffer, "PNG")
+    photo = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    image = {"type": "image_url", "image_url": {"url": photo, "detail": "high"}}
+    body = {
+        "model": "auto",
+        "max_tokens": 1000,
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "What is it?"}, image]}],
+    }
+    r = httpx.post(f"{gateway}/v1/chat/completions", json=body, headers=auth, timeout=30)
+    out.print(
+        f"  a 2048x2048 photo at detail=high: {r.status_code}, "
+        f"{r.headers.get('x-turnout-image-cap', 'under the cap')}",
+        markup=False,
+    )
+    upstream.script.push("gpt-4.1-mini", Reply(completion_tokens=1000, times=None))
+    text = {"model": "auto", "max_tokens": 1000, "messages": [{"role": "user", "content": "Go"}]}
+    for i in range(1, 9):
+        r = httpx.post(f"{gateway}/v1/chat/completions", json=text, headers=auth, timeout=30)
+        if r.status_code != 200:
+            message = r.json()["error"]["message"]
+            out.print(
+                f"  request {i}: {r.status_code} {r.json()['error']['code']}: {message}",
+                markup=False,
+            )
+            break
+        out.print(f"  request {i}: 200, ${r.headers['x-turnout-cost-usd']}", markup=False)
+    db = Database.open(ledger_url(settings))
+    report = spend_report(db, by="tenant")
+    db.close()
+    for row in report["rows"]:
+        out.print(
+            f"  ledger: tenant {row['tenant']:<8} {row['requests']} requests, "
+            f"{row['refused']} refused, ${row['cost_usd']}",
+            markup=False,
+        )

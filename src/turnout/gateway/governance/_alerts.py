@@ -214,7 +214,14 @@ class Alerts:
     # -- delivering (on the event loop, off the request path) ---------------------------
     def deliver(self, due: list[Alert]) -> None:
         for alert in due:
-            log.warning("alert: %s", orjson.dumps(alert.payload).decode())
+            payload = alert.payload
+            log.warning(
+                "alert %s: %s (spent $%s%s)",
+                alert.id,
+                payload["message"],
+                payload["spent_usd"],
+                f" of ${payload['limit_usd']}" if payload["limit_usd"] else "",
+            )
             if self.settings.webhook_url:
                 task = asyncio.get_running_loop().create_task(self._post(alert))
                 self._tasks.add(task)
