@@ -97,6 +97,7 @@ from ._recommend import (
     recommend,
 )
 from ._settings import Settings, load_settings
+from ._telemetry_settings import JudgeSettings, TelemetrySettings
 from ._usage import Usage
 
 __all__ = [
@@ -133,6 +134,7 @@ __all__ = [
     "InvalidImageError",
     "InvalidInputError",
     "InvalidSizeError",
+    "JudgeSettings",
     "Latency",
     "ListenSettings",
     "LongContextPrice",
@@ -163,6 +165,7 @@ __all__ = [
     "Settings",
     "Shape",
     "StreamOptions",
+    "TelemetrySettings",
     "TextPart",
     "Tier",
     "TilesWithThumbnailRule",

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from ._telemetry_settings import JudgeSettings
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -148,6 +150,9 @@ class RouteSettings(_Strict):
         gt=0,
         description="Output cap sent when a request sets none (default: "
         "governance.default_max_output_tokens); the budget reserves it.",
+    )
+    judge: JudgeSettings | None = Field(
+        default=None, description="Sampled judging of this route's answers (default off)."
     )
 
     @field_validator("tiers")

@@ -29,6 +29,7 @@ from ._errors import ConfigError
 from ._gateway_settings import ListenSettings, ProviderSettings, RouteSettings
 from ._governance_settings import GovernanceSettings
 from ._index_settings import IndexSettings
+from ._telemetry_settings import TelemetrySettings
 
 ENV_PREFIX = "TURNOUT_"
 DEFAULT_CONFIG_NAME = "turnout.yaml"
@@ -75,6 +76,10 @@ class Settings(BaseSettings):
     governance: GovernanceSettings = Field(
         default_factory=GovernanceSettings,
         description="Tenants, keys, the ledger, budgets, rate limits and alerts.",
+    )
+    telemetry: TelemetrySettings = Field(
+        default_factory=TelemetrySettings,
+        description="Traces (OTLP), Prometheus metrics and the per-request record.",
     )
     index: IndexSettings = Field(
         default_factory=IndexSettings,

@@ -6,6 +6,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import orjson
 from fastapi import FastAPI
@@ -17,10 +18,12 @@ from turnout.core import Catalog, ConfigError, PayloadTooLargeError, Settings, l
 
 from ._admin import admin_routes
 from ._errors import error_response, handle_any, handle_http
+from ._feedback import feedback_routes
 from ._router import Router
 from ._serving import ChatService, failure_headers
 from ._upstreams import Upstreams
 from .governance import Governor
+from .telemetry import Telemetry
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -30,29 +33,41 @@ def _request_id(request: Request) -> str:
     return given if _SAFE_ID.match(given) else uuid.uuid4().hex
 
 
-def build_app(settings: Settings, catalog: Catalog | None = None) -> FastAPI:
-    """A gateway for `settings`. Raises ConfigError (naming the key) on a bad configuration."""
+def build_app(
+    settings: Settings, catalog: Catalog | None = None, *, span_exporter: Any = None
+) -> FastAPI:
+    """A gateway for `settings`. Raises ConfigError (naming the key) on a bad configuration.
+    `span_exporter` replaces the OTLP exporter (tests pass an in-memory one)."""
     if not settings.routes:
         raise ConfigError("settings: no routes configured; see examples/gateway.yaml")
     catalog = catalog or load_catalog(settings.catalog_files)
     upstreams = Upstreams.build(settings.providers, settings.routes, catalog)
     router = Router(settings.routes)
     governor = Governor.open(settings)
-    service = ChatService(settings, router, upstreams, governor)
+
+    def breakers() -> dict[str, str]:
+        return {u.deployment.label: u.breaker.state for u in upstreams.all()}
+
+    telemetry = Telemetry(settings, governor.db, breakers, span_exporter=span_exporter)
+    service = ChatService(settings, router, upstreams, governor, telemetry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await governor.start()
+        await telemetry.start()
         try:
             yield
         finally:
             await upstreams.aclose()
+            await telemetry.stop()
             await governor.stop()
 
     app = FastAPI(title="turnout gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.service = service
     app.state.governor = governor
+    app.state.telemetry = telemetry
     app.include_router(admin_routes(settings, governor))
+    app.include_router(feedback_routes(governor, telemetry))
     app.add_exception_handler(HTTPException, handle_http)
     app.add_exception_handler(Exception, handle_any)
 
@@ -67,9 +82,7 @@ def build_app(settings: Settings, catalog: Catalog | None = None) -> FastAPI:
                     f"request body is {declared:,} bytes; this gateway accepts at most "
                     f"{settings.gateway.max_body_bytes:,}"
                 )
-            reply = await service.complete(
-                await request.body(), request_id, request.headers.get("authorization")
-            )
+            reply = await service.complete(await request.body(), request_id, request.headers)
         except Exception as exc:  # every failure leaves as an OpenAI-shaped error
             return error_response(exc, request_id, failure_headers(exc, request_id))
         if reply.stream is not None:
@@ -91,17 +104,24 @@ def build_app(settings: Settings, catalog: Catalog | None = None) -> FastAPI:
             orjson.dumps({"object": "list", "data": data}), media_type="application/json"
         )
 
+    if telemetry.metrics is not None:
+        registry = telemetry.metrics.registry
+
+        @app.get("/metrics")
+        async def metrics() -> Response:
+            from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+            return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
     @app.get("/healthz")
     async def healthz() -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
     @app.get("/readyz")
     async def readyz() -> Response:
-        breakers = {u.deployment.label: u.breaker.state for u in upstreams.all()}
-        ready = any(state != "open" for state in breakers.values())
-        body = orjson.dumps(
-            {"status": "ready" if ready else "unavailable", "deployments": breakers}
-        )
+        states = breakers()
+        ready = any(state != "open" for state in states.values())
+        body = orjson.dumps({"status": "ready" if ready else "unavailable", "deployments": states})
         return Response(body, status_code=200 if ready else 503, media_type="application/json")
 
     return app

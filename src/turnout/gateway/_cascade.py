@@ -220,6 +220,7 @@ class Cascade:
         deadline: Deadline,
         meter: Meter,
         asked: ChatRequest | None = None,
+        stages: Any = None,
     ) -> Answer:
         """`asked` is the request as the client sent it, for the checks (a truncation at
         an output cap the gateway added, not the client, still escalates)."""
@@ -249,7 +250,11 @@ class Cascade:
                     usage, spent = settle(
                         upstream.card, completion.usage, facts, completion.image_tokens_reported
                     )
-                    reason = first_failure(checks, completion, asked or request)
+                    if stages is not None:
+                        with stages.time("checks"):
+                            reason = first_failure(checks, completion, asked or request)
+                    else:
+                        reason = first_failure(checks, completion, asked or request)
                     outcome = "ok" if reason is None else ("check_failed" if final else "escalated")
                     await meter.settle(
                         reservation,

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
-from turnout.core import ChatRequest, ProviderError, Settings, Usage
+from turnout.core import AudioPart, ChatRequest, ProviderError, Settings, Usage, to_micros
 from turnout.providers import StreamEnd
 
 from ._cascade import (
@@ -33,9 +33,10 @@ from ._errors import classify
 from ._intake import RequestFacts, inspect_request, parse_request
 from ._resilience import Deadline
 from ._router import Plan, Router
-from ._upstreams import Upstreams, settle
+from ._upstreams import Upstream, Upstreams, settle
 from .governance import Admission, Caller, Governor, RequestMeter, check_user_id, text_bound
 from .governance import worst_case as bound_of
+from .telemetry import Observation, Telemetry, usage_attributes
 
 log = logging.getLogger("turnout.gateway.requests")
 
@@ -106,14 +107,109 @@ class Governed:
         await self.admission.release()
 
 
+@dataclass
+class ObservedMeter:
+    """The request's meter, timed: reserve and settle are stages, and the call between
+    them is the `provider` stage and, with tracing on, a GenAI `chat` span."""
+
+    inner: RequestMeter
+    obs: Observation
+    telemetry: Telemetry
+    _open: dict[Any, tuple[float, Any]] = field(default_factory=dict)
+
+    async def reserve(self, tier: str, upstream: Upstream) -> Any:
+        started = time.perf_counter()
+        reservation = await self.inner.reserve(tier, upstream)
+        now = time.perf_counter()
+        self.obs.stages.add("reserve", now - started)
+        span = None
+        if self.telemetry.tracing.enabled:
+            dep = upstream.deployment
+            span = self.telemetry.tracing.start_chat_span(
+                self.obs.context, dep.provider, dep.model, {"turnout.tier": tier}
+            )
+        self._open[reservation] = (now, span)
+        return reservation
+
+    def _called(self, reservation: Any, usage: Usage | None, outcome: str) -> None:
+        started, span = self._open.pop(reservation, (time.perf_counter(), None))
+        self.obs.stages.add("provider", time.perf_counter() - started)
+        if span is not None:
+            if usage is not None:
+                span.set_attributes(usage_attributes(usage))
+            span.set_attribute("turnout.outcome", outcome)
+            span.end()
+
+    async def settle(
+        self,
+        reservation: Any,
+        usage: Usage,
+        cost: Decimal,
+        *,
+        outcome: str,
+        reason: str | None = None,
+        latency_s: float | None = None,
+        ttft_s: float | None = None,
+    ) -> None:
+        self._called(reservation, usage, outcome)
+        with self.obs.stages.time("settle"):
+            await self.inner.settle(
+                reservation,
+                usage,
+                cost,
+                outcome=outcome,
+                reason=reason,
+                latency_s=latency_s,
+                ttft_s=ttft_s,
+            )
+
+    async def charge_reserved(self, reservation: Any, *, outcome: str, reason: str) -> None:
+        self._called(reservation, None, outcome)
+        with self.obs.stages.time("settle"):
+            await self.inner.charge_reserved(reservation, outcome=outcome, reason=reason)
+
+    async def release(
+        self,
+        reservation: Any,
+        *,
+        outcome: str,
+        reason: str | None = None,
+        latency_s: float | None = None,
+    ) -> None:
+        self._called(reservation, None, outcome)
+        with self.obs.stages.time("settle"):
+            await self.inner.release(
+                reservation, outcome=outcome, reason=reason, latency_s=latency_s
+            )
+
+
+def _modality(chat: ChatRequest, facts: RequestFacts) -> str:
+    for message in chat.messages:
+        if isinstance(message.content, list) and any(
+            isinstance(p, AudioPart) for p in message.content
+        ):
+            return "audio"
+    return "image" if facts.images else "text"
+
+
+def _prompt_text(chat: ChatRequest, limit: int = 4000) -> str:
+    return "\n".join(f"{m.role}: {m.text()}" for m in chat.messages)[:limit]
+
+
 class ChatService:
     def __init__(
-        self, settings: Settings, router: Router, upstreams: Upstreams, governor: Governor
+        self,
+        settings: Settings,
+        router: Router,
+        upstreams: Upstreams,
+        governor: Governor,
+        telemetry: Telemetry,
     ) -> None:
         self.settings = settings
         self.router = router
         self.upstreams = upstreams
         self.governor = governor
+        self.telemetry = telemetry
         self.cascade = Cascade(upstreams)
         self.checks: dict[str, tuple[Check, ...]] = {
             name: build_checks(route, f"routes.{name}") for name, route in settings.routes.items()
@@ -125,39 +221,73 @@ class ChatService:
         }
 
     async def complete(
-        self, body: bytes, request_id: str, authorization: str | None = None
+        self, body: bytes, request_id: str, headers: Mapping[str, str] | None = None
     ) -> Reply:
-        started = time.monotonic()
+        """Answer one request. Every way it ends, the observation is finished once: here
+        on an error, in `_json_reply`, or when a stream's last byte has gone."""
+        headers = headers or {}
+        obs = self.telemetry.begin(request_id, headers)
+        try:
+            return await self._complete(body, request_id, headers, obs)
+        except BaseException as exc:
+            self._failed(obs, exc)
+            raise
+
+    def _failed(self, obs: Observation, exc: BaseException) -> None:
+        status, _, _ = classify(exc)
+        obs.status = status
+        obs.error_type = type(exc).__name__
+        obs.outcome = "refused" if status < 500 else "error"
+        if isinstance(exc, AllAttemptsFailedError):
+            obs.attempts = list(exc.outcome.attempts)
+            obs.cost_micros = to_micros(exc.outcome.cost)
+        self.telemetry.finish(obs)
+
+    async def _complete(
+        self, body: bytes, request_id: str, headers: Mapping[str, str], obs: Observation
+    ) -> Reply:
         limits = self.settings.gateway
-        caller = self.governor.identify(authorization, None)  # 401 before anything else
-        chat = parse_request(body, limits.max_body_bytes)
-        if caller.user is None and chat.user:
-            caller = replace(caller, user=check_user_id(chat.user))
-        facts = inspect_request(chat, limits.image_types)
+        stages = obs.stages
+        with stages.time("auth"):  # 401 before anything else
+            caller = self.governor.identify(headers.get("authorization"), None)
+        obs.tenant = caller.tenant.id
+        with stages.time("parse"):
+            chat = parse_request(body, limits.max_body_bytes)
+            if caller.user is None and chat.user:
+                caller = replace(caller, user=check_user_id(chat.user))
+        obs.user = caller.user
+        if caller.tenant.policy.log_prompts:
+            obs.prompt = _prompt_text(chat)
+        with stages.time("image_count"):
+            facts = inspect_request(chat, limits.image_types)
+        obs.modality = _modality(chat, facts)
+        obs.image_details = tuple(i.detail for i in facts.images)
         if facts.unknown_fields:
             log.info(
                 "request %s: ignored unknown fields %s", request_id, ", ".join(facts.unknown_fields)
             )
-        plan = await self._plan(chat, facts)
+        with stages.time("route"):
+            plan = await self._plan(chat, facts)
+        obs.route, obs.pattern, obs.start_tier = plan.route, plan.pattern, plan.ladder[0].name
+        _gold(obs, headers)
         upstreams = [self.upstreams.get(d) for tier in plan.ladder for d in tier.deployments]
         self.governor.check_access(caller, plan, upstreams)
         text_bytes = text_bound(len(body), facts)
-        capped = self.governor.cap(caller, chat, facts, plan, [u.card for u in upstreams])
+        with stages.time("downscale"):
+            capped = self.governor.cap(caller, chat, facts, plan, [u.card for u in upstreams])
         chat, facts = capped.request, capped.facts
+        obs.image_details, obs.image_note = tuple(i.detail for i in facts.images), capped.note
         asked = chat
         output_cap, must_send = self.governor.output_cap(chat, plan)
         if must_send:  # so the reservation's output bound holds at the provider too
             chat = chat.model_copy(update={"max_tokens": output_cap})
         first = bound_of(upstreams[0].card, facts, text_bytes, output_cap).usage
-        admission = await self.governor.admit(caller, first.input_tokens + first.output_tokens)
-        governed = Governed(
-            caller,
-            admission,
-            self.governor.meter(caller, request_id, plan, facts, text_bytes, output_cap),
-            capped.note,
-        )
+        with stages.time("admission"):
+            admission = await self.governor.admit(caller, first.input_tokens + first.output_tokens)
+        meter = self.governor.meter(caller, request_id, plan, facts, text_bytes, output_cap)
+        governed = Governed(caller, admission, meter, capped.note)
         try:
-            return await self._run(chat, asked, facts, plan, governed, request_id, started)
+            return await self._run(chat, asked, facts, plan, governed, obs)
         except BaseException:
             await admission.release()
             raise
@@ -169,24 +299,28 @@ class ChatService:
         facts: RequestFacts,
         plan: Plan,
         governed: Governed,
-        request_id: str,
-        started: float,
+        obs: Observation,
     ) -> Reply:
         deadline = Deadline(self.settings.gateway.deadline_s)
-        meter = governed.meter
+        meter = ObservedMeter(governed.meter, obs, self.telemetry)
         if chat.stream:
             opened = await self.cascade.open_stream(plan.ladder, chat, facts, deadline, meter)
             assert opened.upstream is not None
+            obs.tier, obs.model = opened.tier, opened.upstream.deployment.label
+            obs.attempts, obs.ttft_s = opened.attempts, opened.ttft_s
             headers = _headers(
-                request_id, plan, opened.tier, opened.upstream.deployment.label, opened
+                obs.request_id, plan, opened.tier, opened.upstream.deployment.label, opened
             )
             headers.update(governed.headers())
-            stream = self._sse(chat, facts, plan, opened, governed, request_id, started)
+            headers["server-timing"] = obs.stages.server_timing()
+            stream = self._sse(chat, facts, plan, opened, governed, meter, obs)
             return Reply(headers, stream=stream)
         checks = self.checks.get(plan.route, DEFAULT_CHECKS) if plan.settings else DEFAULT_CHECKS
-        answer = await self.cascade.answer(plan.ladder, chat, facts, checks, deadline, meter, asked)
+        answer = await self.cascade.answer(
+            plan.ladder, chat, facts, checks, deadline, meter, asked, stages=obs.stages
+        )
         await governed.finish(answer)
-        reply = self._json_reply(answer, plan, governed, request_id, started)
+        reply = self._json_reply(answer, plan, obs)
         reply.headers.update(governed.headers())
         return reply
 
@@ -202,18 +336,28 @@ class ChatService:
         start = names.index(verdict.tier) if verdict.tier is not None else plan.start
         return replace(plan, start=start, why=verdict.why())
 
-    def _json_reply(
-        self, answer: Answer, plan: Plan, governed: Governed, request_id: str, started: float
-    ) -> Reply:
+    def _json_reply(self, answer: Answer, plan: Plan, obs: Observation) -> Reply:
         assert answer.completion is not None and answer.upstream is not None
-        body = dict(answer.completion.body)
-        body["model"] = answer.upstream.deployment.model
-        headers = _headers(request_id, plan, answer.tier, answer.upstream.deployment.label, answer)
-        headers["x-turnout-cost-usd"] = usd(answer.cost)
-        if answer.check_failed:
-            headers["x-turnout-check-failed"] = answer.check_failed
-        self._log(request_id, plan, governed, answer, answer.tier, "ok", time.monotonic() - started)
-        return Reply(headers, body=orjson.dumps(body))
+        with obs.stages.time("response"):
+            body = dict(answer.completion.body)
+            body["model"] = answer.upstream.deployment.model
+            headers = _headers(
+                obs.request_id, plan, answer.tier, answer.upstream.deployment.label, answer
+            )
+            headers["x-turnout-cost-usd"] = usd(answer.cost)
+            if answer.check_failed:
+                headers["x-turnout-check-failed"] = answer.check_failed
+            payload = orjson.dumps(body)
+        obs.tier, obs.model, obs.attempts = (
+            answer.tier,
+            answer.upstream.deployment.label,
+            answer.attempts,
+        )
+        obs.outcome = "check_failed" if answer.check_failed else "ok"
+        obs.cost_micros = to_micros(answer.cost)
+        headers["server-timing"] = obs.stages.server_timing()
+        self.telemetry.finish(obs)
+        return Reply(headers, body=payload)
 
     async def _sse(
         self,
@@ -222,34 +366,33 @@ class ChatService:
         plan: Plan,
         opened: OpenStream,
         governed: Governed,
-        request_id: str,
-        started: float,
+        meter: ObservedMeter,
+        obs: Observation,
     ) -> AsyncIterator[bytes]:
-        settled = False
+        done = False
         try:
-            async for chunk in self._sse_events(
-                chat, facts, plan, opened, governed, request_id, started
-            ):
+            async for chunk in self._sse_events(chat, facts, opened, meter, obs):
                 yield chunk
-            settled = True
+            done = True
         finally:
-            if not settled:  # the client went away mid-stream: the worst case bounds it
+            if not done:  # the client went away mid-stream: the worst case bounds it
+                obs.outcome, obs.error_type, obs.status = "client_disconnected", None, 499
                 detach(
-                    governed.meter.charge_reserved(
+                    meter.charge_reserved(
                         opened.reservation, outcome="client_disconnected", reason="stream cut"
                     )
                 )
+            obs.attempts, obs.cost_micros = opened.attempts, to_micros(opened.cost)
+            self.telemetry.finish(obs)
             detach(governed.finish(opened))
 
     async def _sse_events(
         self,
         chat: ChatRequest,
         facts: RequestFacts,
-        plan: Plan,
         opened: OpenStream,
-        governed: Governed,
-        request_id: str,
-        started: float,
+        meter: ObservedMeter,
+        obs: Observation,
     ) -> AsyncIterator[bytes]:
         assert opened.upstream is not None
         upstream = opened.upstream
@@ -280,26 +423,18 @@ class ChatService:
                     status=exc.status,
                 )
             )
-            await governed.meter.charge_reserved(
+            await meter.charge_reserved(
                 opened.reservation, outcome="stream_error", reason=type(exc).__name__
             )
             _, kind, code = classify(exc)
             error = {"error": {"message": str(exc), "type": kind, "param": None, "code": code}}
+            obs.outcome, obs.error_type = "stream_error", type(exc).__name__
             yield b"data: " + orjson.dumps(error) + b"\n\n"
-            self._log(
-                request_id,
-                plan,
-                governed,
-                opened,
-                opened.tier,
-                "stream_error",
-                time.monotonic() - started,
-            )
             return
         usage, spent = (Usage(), Decimal(0))
         if end is not None:
             usage, spent = settle(upstream.card, end.usage, facts, end.image_tokens_reported)
-            await governed.meter.settle(
+            await meter.settle(
                 opened.reservation,
                 usage,
                 spent,
@@ -308,7 +443,7 @@ class ChatService:
                 ttft_s=opened.ttft_s,
             )
         else:  # the stream ended without usage: the worst case bounds it
-            await governed.meter.charge_reserved(
+            await meter.charge_reserved(
                 opened.reservation, outcome="ok", reason="no usage reported"
             )
         opened.attempts.append(
@@ -335,39 +470,16 @@ class ChatService:
             yield b"data: " + orjson.dumps(chunk) + b"\n\n"
         yield f": x-turnout-cost-usd={usd(opened.cost)}\n\n".encode()
         yield b"data: [DONE]\n\n"
-        self._log(request_id, plan, governed, opened, opened.tier, "ok", time.monotonic() - started)
+        obs.outcome = "ok"
 
-    def _log(
-        self,
-        request_id: str,
-        plan: Plan,
-        governed: Governed,
-        outcome: Outcome,
-        tier: str,
-        result: str,
-        seconds: float,
-    ) -> None:
-        if not log.isEnabledFor(logging.INFO):
-            return
-        log.info(
-            orjson.dumps(
-                {
-                    "request_id": request_id,
-                    "tenant": governed.caller.tenant.id,
-                    "user": governed.caller.user,
-                    "route": plan.route,
-                    "pattern": plan.pattern,
-                    "start": plan.why,
-                    "tier": tier,
-                    "outcome": result,
-                    "attempts": [a.label() for a in outcome.attempts],
-                    "cost_usd": usd(outcome.cost),
-                    "images": len(governed.meter.facts.images),
-                    "image_cap": governed.image_note,
-                    "latency_ms": round(seconds * 1000, 2),
-                }
-            ).decode()
-        )
+
+def _gold(obs: Observation, headers: Mapping[str, str]) -> None:
+    """Gold item ids for recall tracking (an evaluation or regression run names them)."""
+    gold = headers.get("x-turnout-gold-ids")
+    if gold:
+        obs.gold = tuple(g.strip() for g in gold.split(",") if g.strip())[:100]
+        k = headers.get("x-turnout-recall-k", "")
+        obs.recall_k = int(k) if k.isdigit() and 0 < int(k) <= 1000 else None
 
 
 def failure_headers(exc: BaseException, request_id: str) -> dict[str, str]:

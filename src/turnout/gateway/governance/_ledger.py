@@ -133,6 +133,12 @@ _SETTLE_ROW = text(
     "cached_tokens = :cached_tokens, output_tokens = :output_tokens, latency_ms = :latency_ms, "
     "ttft_ms = :ttft_ms, settled_at = :now WHERE id = :id AND state = 'reserved'"
 ).bindparams(bindparam("now", type_=_TS))
+# PostgreSQL: every transaction that writes a tenant's spend rows takes this lock first.
+# Without it, the two-row UPDATEs lock day and month in whatever order the scan meets them
+# and the ON CONFLICT insert waits on in-flight updates: concurrent replicas deadlock
+# (a 503 for the request; a settle that loses keeps its reservation held). Row locks
+# serialise a tenant's reservations anyway, so this costs a round trip, not throughput.
+_LOCK_TENANT = text("SELECT pg_advisory_xact_lock(7151911, hashtext(:tenant))")
 _MOVE = text(
     "UPDATE spend SET reserved_micros = reserved_micros - :reserved, "
     "spent_micros = spent_micros + :cost, overrun_micros = overrun_micros + :overrun "
@@ -226,6 +232,7 @@ class Ledger:
         ensured = (plan.tenant_id, periods.day, periods.month)
         try:
             with self.db.engine.begin() as conn:
+                _lock_tenant(conn, plan.tenant_id)
                 if ensured not in self._ensured:
                     conn.execute(_ENSURE, params)
                 moved = conn.execute(_RESERVE, params).rowcount
@@ -338,6 +345,7 @@ class Ledger:
         self, conn: Connection, reservation: Reservation, cost: int, overrun: int
     ) -> tuple[int, int]:
         """Move a reservation into spend (day and month); the new spent totals."""
+        _lock_tenant(conn, reservation.tenant_id)
         rows = conn.execute(
             _MOVE,
             {
@@ -430,6 +438,11 @@ class Ledger:
                     select(func.count()).select_from(ledger).where(ledger.c.state == "reserved")
                 ).scalar_one()
             )
+
+
+def _lock_tenant(conn: Connection, tenant_id: str) -> None:
+    if conn.dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE already serialises
+        conn.execute(_LOCK_TENANT, {"tenant": tenant_id})
 
 
 def _alive(pid: int) -> bool:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -129,4 +130,74 @@ alerts = Table(
     Column("delivered_at", DateTime(timezone=True), nullable=True),
     Column("payload", Text, nullable=False),
     UniqueConstraint("tenant_id", "kind", "starts", "threshold", name="uq_alert_once"),
+)
+
+# -- observability: one row per request, user feedback, sampled judgments --------------
+
+# The request as a whole (the ledger has its attempts): what it carried, how it ended,
+# where the time went. Written off the request path, in batches.
+requests = Table(
+    "requests",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("user_id", String(128), nullable=True),
+    Column("route", String(128), nullable=False),
+    Column("pattern", String(16), nullable=False),
+    Column("start_tier", String(64), nullable=False),
+    Column("tier", String(64), nullable=False),  # the tier that answered (or failed last)
+    Column("model", String(200), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("escalations", String(200), nullable=False),  # reasons, comma-separated
+    Column("outcome", String(32), nullable=False),  # ok | check_failed | error | stream_error
+    Column("error_type", String(64), nullable=True),
+    Column("status", Integer, nullable=False),
+    Column("modality", String(16), nullable=False),  # text | image | audio | document
+    Column("image_count", Integer, nullable=False),
+    Column("image_detail", String(64), nullable=False),
+    Column("text_tokens", Integer, nullable=False),
+    Column("image_tokens", Integer, nullable=False),
+    Column("audio_tokens", Integer, nullable=False),
+    Column("output_tokens", Integer, nullable=False),
+    Column("cost_micros", BigInteger, nullable=False),
+    Column("latency_ms", Integer, nullable=False),
+    Column("ttft_ms", Integer, nullable=True),
+    Column("stages", Text, nullable=False),  # JSON {stage: ms}
+    Column("retrieved", Text, nullable=False),  # JSON [item ids]
+    Column("gold_hit", Integer, nullable=True),  # 1/0 when the request named gold ids
+    Column("recall_k", Integer, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_requests_tenant_created", "tenant_id", "created_at"),
+    Index("ix_requests_created", "created_at"),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("request_id", String(64), nullable=False, index=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("user_id", String(128), nullable=True),
+    Column("rating", Integer, nullable=False),  # +1 thumbs up, -1 thumbs down
+    Column("comment", Text, nullable=True),
+    Column("labels", Text, nullable=False),  # JSON list
+    Column("modality", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+judgments = Table(
+    "judgments",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("request_id", String(64), nullable=False, index=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("route", String(128), nullable=False),
+    Column("judge", String(200), nullable=False),  # judge model, or "minilm-grounding"
+    Column("faithfulness", Float, nullable=True),
+    Column("relevance", Float, nullable=True),
+    Column("grounding", Float, nullable=True),
+    Column("cost_micros", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),  # ok | failed | timeout
+    Column("error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

@@ -1,0 +1,134 @@
+"""Telemetry for the gateway: begin an observation when a request arrives, finish it when
+the answer (or the error) has gone out; finishing writes the log line, the metrics, the
+span's attributes and the stored record, each only if it is on."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import orjson
+
+from turnout.core import Settings
+
+from ..governance import Database
+from ._metrics import Metrics
+from ._observation import Observation
+from ._recorder import RequestRecorder
+from ._stages import Stages
+from ._tracing import Tracing
+
+log = logging.getLogger("turnout.gateway.requests")
+
+
+class Telemetry:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        breakers: Callable[[], dict[str, str]],
+        *,
+        freshness: Callable[[], Iterable[tuple[str, float]]] | None = None,
+        span_exporter: Any = None,
+    ) -> None:
+        config = settings.telemetry
+        self.tracing = Tracing(config, span_exporter)
+        self.metrics = Metrics(breakers, freshness) if config.metrics else None
+        self.recorder = RequestRecorder(db) if config.record_requests else None
+
+    async def start(self) -> None:
+        if self.recorder is not None:
+            self.recorder.start()
+
+    async def stop(self) -> None:
+        if self.recorder is not None:
+            await self.recorder.stop()
+        self.tracing.shutdown()
+
+    def begin(self, request_id: str, headers: Mapping[str, str]) -> Observation:
+        if not self.tracing.enabled:
+            return Observation(request_id, Stages(), time.monotonic())
+        span, context = self.tracing.request_span(headers, request_id)
+        observation = Observation(
+            request_id, Stages(self.tracing.tracer, context), time.monotonic(), span=span
+        )
+        observation.context = context
+        return observation
+
+    def finish(self, obs: Observation) -> None:
+        summary = obs.summary(time.monotonic() - obs.started)
+        if log.isEnabledFor(logging.INFO):
+            log.info(orjson.dumps(summary).decode())
+        if self.metrics is not None:
+            self.metrics.observe(summary)
+        if self.recorder is not None:
+            self.recorder.add(_row(obs, summary))
+        if obs.span is not None:
+            _annotate(obs, summary)
+            obs.span.end()
+
+
+def _row(obs: Observation, summary: dict[str, Any]) -> dict[str, Any]:
+    tokens = summary["tokens"]
+    hit = summary["gold_hit"]
+    return {
+        "request_id": obs.request_id,
+        "tenant_id": obs.tenant,
+        "user_id": obs.user,
+        "route": obs.route,
+        "pattern": obs.pattern,
+        "start_tier": obs.start_tier,
+        "tier": obs.tier,
+        "model": obs.model,
+        "attempts": len([a for a in obs.attempts if a.outcome != "skipped"]),
+        "escalations": ",".join(summary["escalations"])[:200],
+        "outcome": obs.outcome,
+        "error_type": obs.error_type,
+        "status": obs.status,
+        "modality": obs.modality,
+        "image_count": len(obs.image_details),
+        "image_detail": obs.image_detail[:64],
+        "text_tokens": tokens["text"],
+        "image_tokens": tokens["image"],
+        "audio_tokens": tokens["audio"],
+        "output_tokens": tokens["output"],
+        "cost_micros": obs.cost_micros,
+        "latency_ms": round(summary["latency_ms"]),
+        "ttft_ms": None if summary["ttft_ms"] is None else round(summary["ttft_ms"]),
+        "stages": orjson.dumps(summary["stages_ms"]).decode(),
+        "retrieved": orjson.dumps(obs.retrieved).decode(),
+        "gold_hit": None if hit is None else int(hit),
+        "recall_k": obs.recall_k,
+        "created_at": obs.created_at,
+    }
+
+
+def _annotate(obs: Observation, summary: dict[str, Any]) -> None:
+    from opentelemetry.trace import Status, StatusCode
+
+    span = obs.span
+    tokens = summary["tokens"]
+    span.set_attributes(
+        {
+            "turnout.tenant": obs.tenant,
+            "turnout.route": obs.route,
+            "turnout.pattern": obs.pattern,
+            "turnout.tier": obs.tier,
+            "turnout.outcome": obs.outcome,
+            "turnout.cost_usd": summary["cost_usd"],
+            "turnout.images": summary["images"],
+            "turnout.image_detail": summary["image_detail"],
+            "gen_ai.request.model": obs.route,
+            "gen_ai.response.model": obs.model,
+            "gen_ai.usage.input_tokens": tokens["text"] + tokens["image"] + tokens["audio"],
+            "gen_ai.usage.output_tokens": tokens["output"],
+            "gen_ai.usage.image.input_tokens": tokens["image"],
+            "gen_ai.usage.text.input_tokens": tokens["text"],
+            "gen_ai.usage.audio.input_tokens": tokens["audio"],
+            "http.response.status_code": obs.status,
+        }
+    )
+    if obs.error_type is not None:
+        span.set_status(Status(StatusCode.ERROR, obs.error_type))
