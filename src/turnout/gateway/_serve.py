@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from turnout.core import Settings
 
@@ -31,14 +32,20 @@ class BackgroundGateway:
     benchmarks: `with BackgroundGateway(settings) as url: ...`."""
 
     def __init__(
-        self, settings: Settings, host: str = "127.0.0.1", port: int | None = None
+        self,
+        settings: Settings,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        *,
+        span_exporter: Any = None,
     ) -> None:
         import uvicorn
 
         from turnout.providers.standin import free_port
 
         self.host, self.port = host, port or free_port()
-        app = build_app(settings)
+        self.app = build_app(settings, span_exporter=span_exporter)
+        app = self.app
         config = uvicorn.Config(app, host=host, port=self.port, log_level="critical", lifespan="on")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
