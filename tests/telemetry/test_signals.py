@@ -144,7 +144,7 @@ def _metrics(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 def test_metrics_count_requests_tokens_cost_and_escalations(
     gateway: Gateway, upstream: StandInServer
 ) -> None:
-    key = gateway.admin.tenant("acme")
+    key = gateway.admin.tenant("acme", daily_budget_usd="2")
     sdk = client(gateway.url, key)
     upstream.script.push("gpt-4.1-mini", Reply(content="I'm sorry, but I can't help with that."))
     sdk.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
@@ -168,6 +168,9 @@ def test_metrics_count_requests_tokens_cost_and_escalations(
     assert value("turnout_cost_usd_total", tenant="acme", pattern="direct") > 0
     assert value("turnout_stage_seconds_count", stage="provider") >= 2
     assert value("turnout_circuit_state", deployment="primary/gpt-4.1-mini") == 0
+    left = value("turnout_budget_remaining_usd", tenant="acme", period="day")
+    spent = value("turnout_cost_usd_total", tenant="acme", pattern="direct")
+    assert left == pytest.approx(2 - spent, abs=1e-5)
     labels = {dict(k[1]).get("request_id") for k in series} | {
         dict(k[1]).get("user") for k in series
     }

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from . import _catalog, _demo, _eval, _recommend, _serve, _tokens
+from . import _catalog, _demo, _eval, _governance, _index, _recommend, _serve, _tokens
 from ._context import CliState
 
 app = typer.Typer(
@@ -23,6 +23,11 @@ app = typer.Typer(
 )
 app.add_typer(_catalog.app, name="catalog")
 app.add_typer(_eval.app, name="eval")
+app.add_typer(_governance.tenants, name="tenants")
+app.add_typer(_governance.keys, name="keys")
+app.command("spend")(_governance.spend)
+app.add_typer(_index.app, name="index")
+app.command("search")(_index.search)
 app.command("tokens")(_tokens.tokens)
 app.command("recommend")(_recommend.recommend)
 app.command("demo")(_demo.demo)

@@ -58,8 +58,5 @@ class IndexSettings(_Strict):
     pdf_scale: float = Field(
         default=1.0, gt=0, le=8, description="PDF pages render at 72 dpi times this scale."
     )
-    candidates: int = Field(
-        default=100, ge=1, description="Late interaction: first-stage candidates re-ranked."
-    )
     hnsw: HnswSettings = Field(default_factory=HnswSettings)
     faiss: FaissSettings = Field(default_factory=FaissSettings)

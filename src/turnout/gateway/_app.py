@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -48,7 +49,13 @@ def build_app(
     def breakers() -> dict[str, str]:
         return {u.deployment.label: u.breaker.state for u in upstreams.all()}
 
-    telemetry = Telemetry(settings, governor.db, breakers, span_exporter=span_exporter)
+    telemetry = Telemetry(
+        settings,
+        governor.db,
+        breakers,
+        budgets=governor.budgets_left,
+        span_exporter=span_exporter,
+    )
     service = ChatService(settings, router, upstreams, governor, telemetry)
 
     @asynccontextmanager
@@ -111,7 +118,9 @@ def build_app(
         async def metrics() -> Response:
             from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-            return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+            # Collecting reads the ledger (budgets left): off the event loop.
+            body = await asyncio.to_thread(generate_latest, registry)
+            return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
     async def healthz() -> Response:

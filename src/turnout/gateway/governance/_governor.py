@@ -288,6 +288,21 @@ class Governor:
     ) -> RequestMeter:
         return RequestMeter(self, caller, request_id, plan, facts, text_bytes, output_cap)
 
+    def budgets_left(self) -> list[tuple[str, str, float]]:
+        """(tenant, period, USD left) for every tenant with a budget; for the metrics."""
+        out = []
+        for tenant in self.directory.list_tenants():
+            policy = tenant.policy
+            limits = {"day": policy.daily_budget_usd, "month": policy.monthly_budget_usd}
+            if not any(v is not None for v in limits.values()):
+                continue
+            totals = self.ledger.totals(tenant.id, policy)
+            for period, limit in limits.items():
+                if limit is not None:
+                    used = totals[period]["spent_micros"] + totals[period]["reserved_micros"]
+                    out.append((tenant.id, period, float(limit) - used / 1e6))
+        return out
+
     def check_alerts(self, spent: Any, caller: Caller, overrun: int) -> None:
         async def run() -> None:
             try:

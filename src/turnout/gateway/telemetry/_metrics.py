@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -21,9 +21,11 @@ class _Live(Collector):
         self,
         breakers: Callable[[], dict[str, str]],
         freshness: Callable[[], Iterable[tuple[str, float]]] | None,
+        budgets: Callable[[], Iterable[tuple[str, str, float]]] | None,
     ) -> None:
         self.breakers = breakers
         self.freshness = freshness
+        self.budgets = budgets
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         state = GaugeMetricFamily(
@@ -43,6 +45,15 @@ class _Live(Collector):
             for collection, seconds in self.freshness():
                 age.add_metric([collection], seconds)
             yield age
+        if self.budgets is not None:
+            left = GaugeMetricFamily(
+                "turnout_budget_remaining_usd",
+                "Budget left per tenant and period (day, month), reservations included.",
+                labels=["tenant", "period"],
+            )
+            for tenant, period, usd in self.budgets():
+                left.add_metric([tenant, period], usd)
+            yield left
 
 
 class Metrics:
@@ -50,6 +61,7 @@ class Metrics:
         self,
         breakers: Callable[[], dict[str, str]],
         freshness: Callable[[], Iterable[tuple[str, float]]] | None = None,
+        budgets: Callable[[], Iterable[tuple[str, str, float]]] | None = None,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
@@ -85,10 +97,6 @@ class Metrics:
             "turnout_escalations", "Climbs to a stronger tier, by route and reason.",
             ["route", "reason"], registry=r,
         )  # fmt: skip
-        self.budget_remaining = Gauge(
-            "turnout_budget_remaining_usd", "Budget left per tenant and period (day, month).",
-            ["tenant", "period"], registry=r,
-        )  # fmt: skip
         self.feedback = Counter(
             "turnout_feedback", "User feedback by request modality and rating (up, down).",
             ["modality", "rating"], registry=r,
@@ -108,7 +116,7 @@ class Metrics:
             "turnout_retrieval_gold", "Requests naming gold ids: whether one was in the top k.",
             ["route", "hit"], registry=r,
         )  # fmt: skip
-        r.register(_Live(breakers, freshness))
+        r.register(_Live(breakers, freshness, budgets))
 
     def observe(self, record: dict[str, Any]) -> None:
         route, model = record["route"], record.get("model") or "-"

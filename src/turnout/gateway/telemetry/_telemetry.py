@@ -31,11 +31,12 @@ class Telemetry:
         breakers: Callable[[], dict[str, str]],
         *,
         freshness: Callable[[], Iterable[tuple[str, float]]] | None = None,
+        budgets: Callable[[], Iterable[tuple[str, str, float]]] | None = None,
         span_exporter: Any = None,
     ) -> None:
         config = settings.telemetry
         self.tracing = Tracing(config, span_exporter)
-        self.metrics = Metrics(breakers, freshness) if config.metrics else None
+        self.metrics = Metrics(breakers, freshness, budgets) if config.metrics else None
         self.recorder = RequestRecorder(db) if config.record_requests else None
 
     async def start(self) -> None:

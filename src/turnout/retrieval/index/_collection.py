@@ -1,0 +1,496 @@
+"""A collection: items of many tenants in one backend, every read scoped to one tenant.
+
+Writes go in batches that are all-or-nothing across a crash. A batch's new item versions
+are new points (the point id includes the version), so:
+
+1. the journal records the points the batch adds and the points it will remove;
+2. the backend stores the new points beside the old ones;
+3. one manifest transaction points the items at the new points and marks the batch done;
+4. the old points are removed and the journal entry dropped.
+
+Opening a collection finishes what a crash interrupted: a batch stopped before step 3 has
+its new points removed (the collection is as it was before the batch); one stopped after
+has its old points removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from turnout.core import InvalidInputError
+
+from ._backend import Backend, Must
+from ._errors import (
+    CollectionMismatchError,
+    CollectionNotFoundError,
+    IndexStorageError,
+    InvalidFilterError,
+)
+from ._late import normalise, pool_tokens, pooled_vector
+from ._manifest import Manifest, SourceRecord
+from ._types import (
+    FILTER_KEYS,
+    CollectionSpec,
+    Distance,
+    Hit,
+    Item,
+    MultivectorOptions,
+    Point,
+    point_id,
+)
+
+if TYPE_CHECKING:
+    from turnout.core import Settings
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,127}$")
+_META_KEY = re.compile(r"^meta\.[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise InvalidInputError(
+            f"collection name {name!r}: use 1 to 64 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def check_tenant(tenant: str) -> str:
+    if not isinstance(tenant, str) or not _TENANT.match(tenant):
+        raise InvalidInputError(
+            f"tenant {tenant!r}: use 1 to 128 letters, digits, '_', '.', '@', ':' or '-', "
+            "starting with a letter or digit"
+        )
+    return tenant
+
+
+def check_filters(filters: dict[str, Any] | None) -> Must:
+    """Validate a caller's payload filter: known keys, scalar or list-of-scalar values."""
+    out: Must = {}
+    for key, value in (filters or {}).items():
+        if key == "tenant":
+            raise InvalidFilterError(
+                "filter on 'tenant': the tenant is given separately and every search is "
+                "scoped to it; a filter cannot name another"
+            )
+        if key not in FILTER_KEYS and not _META_KEY.match(key):
+            raise InvalidFilterError(
+                f"filter key {key!r}: use one of {', '.join(FILTER_KEYS)} or meta.NAME"
+            )
+        values = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, str | int | float | bool) for v in values):
+            raise InvalidFilterError(f"filter {key!r}: values must be strings, numbers or booleans")
+        out[key] = list(values) if isinstance(value, list) else value
+    return out
+
+
+def collections_root(settings: Settings) -> Path:
+    return (settings.index.path or settings.home_dir / "indexes").expanduser()
+
+
+class Collection:
+    """The index interface: upsert, delete, search, count, size; the same on every backend."""
+
+    def __init__(self, spec: CollectionSpec, folder: Path, backend: Backend) -> None:
+        self.spec = spec
+        self.folder = folder
+        self.backend = backend
+        self.manifest = Manifest(folder / "manifest.sqlite")
+        self.recover()
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    # -- encoder and vector checks --------------------------------------------------------
+
+    def check_encoder(self, encoder: Any) -> None:
+        """Refuse an encoder other than the one the collection was built with."""
+        fingerprint = getattr(encoder, "fingerprint", None)
+        if self.spec.encoder_fingerprint and fingerprint != self.spec.encoder_fingerprint:
+            raise CollectionMismatchError(
+                f"collection {self.name!r} was built with encoder {self.spec.encoder!r} "
+                f"(fingerprint {self.spec.encoder_fingerprint}); "
+                f"{getattr(encoder, 'name', encoder)!r} (fingerprint {fingerprint}) makes "
+                "vectors it cannot compare; search with the collection's encoder, or index "
+                "into a new collection"
+            )
+        dim = getattr(encoder, "dim", None)
+        if dim is not None and dim != self.spec.dim:
+            raise CollectionMismatchError(
+                f"collection {self.name!r} holds {self.spec.dim}-dimensional vectors; encoder "
+                f"{getattr(encoder, 'name', encoder)!r} makes {dim}-dimensional ones"
+            )
+
+    def _vector(self, vector: NDArray[np.floating], what: str) -> NDArray[np.float32]:
+        v = np.asarray(vector, dtype=np.float32)
+        if v.ndim != 1 or v.shape[0] != self.spec.dim:
+            raise CollectionMismatchError(
+                f"collection {self.name!r} holds {self.spec.dim}-dimensional vectors; {what} "
+                f"has shape {tuple(v.shape)}"
+            )
+        if not np.all(np.isfinite(v)):
+            raise InvalidInputError(f"{what}: vector has NaN or infinite values")
+        return normalise(v) if self.spec.distance == "cosine" else v
+
+    def _multi(
+        self, vectors: NDArray[np.floating], what: str, *, pool: bool
+    ) -> NDArray[np.float32]:
+        mv = self.spec.multivector
+        assert mv is not None
+        v = np.asarray(vectors, dtype=np.float32)
+        if v.ndim != 2 or v.shape[1] != mv.dim or len(v) == 0:
+            raise CollectionMismatchError(
+                f"collection {self.name!r} stores multivectors of dimension {mv.dim}; {what} "
+                f"has shape {tuple(v.shape)}"
+            )
+        return pool_tokens(v, mv.pool_factor) if pool else normalise(v)
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def upsert(
+        self,
+        items: Sequence[Item],
+        vectors: NDArray[np.floating] | None = None,
+        *,
+        multivectors: Sequence[NDArray[np.floating]] | None = None,
+    ) -> None:
+        """Add or replace items (grouped by tenant); all-or-nothing per tenant group."""
+        by_tenant: dict[str, list[int]] = {}
+        for i, item in enumerate(items):
+            by_tenant.setdefault(check_tenant(item.tenant), []).append(i)
+        for tenant, rows in by_tenant.items():
+            self.write_batch(
+                tenant,
+                [items[i] for i in rows],
+                None if vectors is None else np.asarray(vectors)[rows],
+                multivectors=None if multivectors is None else [multivectors[i] for i in rows],
+            )
+
+    def delete(self, tenant: str, item_ids: Sequence[str]) -> int:
+        """Remove a tenant's items by id; ids of other tenants' items match nothing."""
+        check_tenant(tenant)
+        known = self.manifest.pids(tenant, list(item_ids))
+        self.write_batch(tenant, [], None, drop=list(known))
+        return len(known)
+
+    def write_batch(
+        self,
+        tenant: str,
+        items: Sequence[Item],
+        vectors: NDArray[np.floating] | None,
+        *,
+        multivectors: Sequence[NDArray[np.floating]] | None = None,
+        drop: Sequence[str] = (),
+        sources: Sequence[SourceRecord] = (),
+        forget_sources: Sequence[str] = (),
+    ) -> None:
+        """Write one all-or-nothing batch for one tenant (see the module docstring)."""
+        check_tenant(tenant)
+        points = self._points(tenant, items, vectors, multivectors)
+        put = [(item.id, p.id, item.source.source) for item, p in zip(items, points, strict=True)]
+        old = self.manifest.pids(tenant, [i.id for i in items] + list(drop))
+        added = [p.id for p in points]
+        removed = sorted(set(old.values()) - set(added))
+        batch = self.manifest.begin(added, removed)
+        try:
+            self.backend.upsert(points)
+            self.backend.flush()
+            self.manifest.commit(
+                batch,
+                tenant,
+                put,
+                [d for d in drop if d not in {i.id for i in items}],
+                sources,
+                forget_sources,
+            )
+        except BaseException:
+            self._roll_back(batch, added)
+            raise
+        self.backend.delete(removed)
+        self.backend.flush()
+        self.manifest.finish(batch)
+
+    def _points(
+        self,
+        tenant: str,
+        items: Sequence[Item],
+        vectors: NDArray[np.floating] | None,
+        multivectors: Sequence[NDArray[np.floating]] | None,
+    ) -> list[Point]:
+        if not items:
+            return []
+        mv = self.spec.multivector
+        if mv is not None and (multivectors is None or len(multivectors) != len(items)):
+            raise CollectionMismatchError(
+                f"collection {self.name!r} stores multivectors: give one per item"
+            )
+        if mv is None and multivectors is not None:
+            raise CollectionMismatchError(
+                f"collection {self.name!r} was created without multivector storage"
+            )
+        if vectors is None and mv is None:
+            raise InvalidInputError("upsert: give a vector per item")
+        if vectors is not None and len(vectors) != len(items):
+            raise InvalidInputError(f"upsert: {len(items)} items but {len(vectors)} vectors")
+        points = []
+        seen: set[str] = set()
+        for i, item in enumerate(items):
+            if item.tenant != tenant:
+                raise InvalidInputError(f"item {item.id!r} belongs to tenant {item.tenant!r}")
+            if not item.id:
+                raise InvalidInputError("an item needs a non-empty id")
+            if item.id in seen:
+                raise InvalidInputError(f"item id {item.id!r} appears twice in one batch")
+            seen.add(item.id)
+            multi = None
+            if mv is not None:
+                assert multivectors is not None
+                multi = self._multi(multivectors[i], f"item {item.id!r}", pool=True)
+            if vectors is not None:
+                vector = self._vector(vectors[i], f"item {item.id!r}")
+            else:
+                assert multivectors is not None
+                vector = pooled_vector(np.asarray(multivectors[i], dtype=np.float32))
+                vector = self._vector(vector, f"item {item.id!r}")
+            data = vector.tobytes() + (multi.tobytes() if multi is not None else b"")
+            points.append(Point(point_id(self.name, item, data), vector, item.payload(), multi))
+        return points
+
+    def _roll_back(self, batch: int, added: Sequence[str]) -> None:
+        # Points the manifest already names (an unchanged re-upsert) stay.
+        keep = self.manifest.known_pids(added)
+        self.backend.delete([pid for pid in added if pid not in keep])
+        self.backend.flush()
+        self.manifest.finish(batch)
+
+    def recover(self) -> None:
+        """Finish or undo batches a crash interrupted (see the module docstring)."""
+        for batch, state, added, removed in self.manifest.open_batches():
+            if state == "prepared":
+                self._roll_back(batch, added)
+            else:
+                keep = self.manifest.known_pids(removed)
+                self.backend.delete([pid for pid in removed if pid not in keep])
+                self.backend.flush()
+                self.manifest.finish(batch)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def search(
+        self,
+        vector: NDArray[np.floating] | None,
+        *,
+        tenant: str,
+        k: int = 10,
+        filters: dict[str, Any] | None = None,
+        multivector: NDArray[np.floating] | None = None,
+        candidates: int = 100,
+    ) -> list[Hit]:
+        """The tenant's k nearest items; with `multivector`, MaxSim over first-stage candidates."""
+        check_tenant(tenant)
+        if k < 1:
+            raise InvalidInputError(f"k must be at least 1, got {k}")
+        must: Must = {**check_filters(filters), "tenant": tenant}
+        multi = None
+        if multivector is not None:
+            if self.spec.multivector is None:
+                raise CollectionMismatchError(
+                    f"collection {self.name!r} has no multivectors to search by MaxSim"
+                )
+            multi = self._multi(multivector, "the query", pool=False)
+            if vector is None:
+                vector = pooled_vector(multi)
+        if vector is None:
+            raise InvalidInputError("search: give a query vector or multivector")
+        query = self._vector(vector, "the query")
+        found = self.backend.search(query, must, k, multivector=multi, candidates=candidates)
+        hits: list[Hit] = []
+        for _pid, score, payload in found:
+            # Belt and braces: a point whose payload names another tenant is never returned.
+            if payload.get("tenant") != tenant:
+                continue
+            hits.append(Hit(Item.from_payload(payload), score, len(hits) + 1))
+        return hits
+
+    def get(self, tenant: str, item_ids: Sequence[str]) -> list[Item]:
+        check_tenant(tenant)
+        pids = self.manifest.pids(tenant, list(item_ids))
+        payloads = self.backend.retrieve(list(pids.values()))
+        return [Item.from_payload(p) for p in payloads.values() if p.get("tenant") == tenant]
+
+    def count(self, tenant: str | None = None, filters: dict[str, Any] | None = None) -> int:
+        must: Must = check_filters(filters)
+        if tenant is not None:
+            must["tenant"] = check_tenant(tenant)
+        return self.backend.count(must)
+
+    def size_bytes(self) -> int:
+        return self.backend.size_bytes()
+
+    def close(self) -> None:
+        self.backend.close()
+        self.manifest.close()
+
+    def __enter__(self) -> Collection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# -- creating and opening ------------------------------------------------------------------
+
+
+def _spec_path(folder: Path) -> Path:
+    return folder / "collection.json"
+
+
+def _backend(spec: CollectionSpec, folder: Path, settings: Settings, *, create: bool) -> Backend:
+    index = settings.index
+    if spec.backend == "edge":
+        from ._edge import EdgeBackend
+
+        return EdgeBackend(folder / "edge", spec, index.hnsw, create=create)
+    if spec.backend == "faiss":
+        from ._faiss import FaissBackend
+
+        return FaissBackend(folder / "faiss", spec, index.faiss, create=create)
+    from ._server import ServerBackend, connect
+
+    if not index.url:
+        raise InvalidInputError(
+            "backend 'server' needs `index.url` (TURNOUT_INDEX__URL): the Qdrant server's URL, "
+            "or ':memory:' / a folder for qdrant-client's local mode"
+        )
+    key = index.api_key.get_secret_value() if index.api_key else None
+    return ServerBackend(
+        connect(index.url, key),
+        spec,
+        ef=index.hnsw.ef,
+        m=index.hnsw.m,
+        ef_construct=index.hnsw.ef_construct,
+        create=create,
+    )
+
+
+def create_collection(
+    settings: Settings,
+    name: str,
+    dim: int,
+    *,
+    distance: Distance = "cosine",
+    encoder: Any = None,
+    multivector: MultivectorOptions | None = None,
+    freshness_slo_s: float | None = None,
+    backend: str | None = None,
+    exist_ok: bool = False,
+) -> Collection:
+    """Create a collection (or, with `exist_ok`, open it after checking it matches)."""
+    check_name(name)
+    if dim < 1:
+        raise InvalidInputError(f"dimension must be at least 1, got {dim}")
+    if distance not in ("cosine", "dot", "euclid"):
+        raise InvalidInputError(f"distance {distance!r}: expected cosine, dot or euclid")
+    folder = collections_root(settings) / name
+    if _spec_path(folder).is_file():
+        if not exist_ok:
+            raise InvalidInputError(f"collection {name!r} exists already ({folder})")
+        collection = open_collection(settings, name)
+        problems = []
+        if collection.spec.dim != dim:
+            problems.append(f"dimension {collection.spec.dim}, not {dim}")
+        if collection.spec.distance != distance:
+            problems.append(f"distance {collection.spec.distance}, not {distance}")
+        if problems:
+            collection.close()
+            raise CollectionMismatchError(
+                f"collection {name!r} exists with {'; '.join(problems)}; choose another name"
+            )
+        if encoder is not None:
+            try:
+                collection.check_encoder(encoder)
+            except CollectionMismatchError:
+                collection.close()
+                raise
+        return collection
+    spec = CollectionSpec(
+        name=name,
+        dim=dim,
+        distance=distance,
+        encoder=getattr(encoder, "name", None) if encoder is not None else None,
+        encoder_fingerprint=getattr(encoder, "fingerprint", None) if encoder is not None else None,
+        multivector=multivector,
+        freshness_slo_s=freshness_slo_s,
+        backend=backend or settings.index.backend,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    if spec.backend not in ("edge", "server", "faiss"):
+        raise InvalidInputError(f"backend {spec.backend!r}: expected edge, server or faiss")
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        store = _backend(spec, folder, settings, create=True)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    tmp = _spec_path(folder).with_suffix(".tmp")
+    tmp.write_text(json.dumps(spec.to_json(), indent=2))
+    os.replace(tmp, _spec_path(folder))
+    return Collection(spec, folder, store)
+
+
+def read_spec(settings: Settings, name: str) -> CollectionSpec:
+    check_name(name)
+    folder = collections_root(settings) / name
+    path = _spec_path(folder)
+    if not path.is_file():
+        known = list_collections(settings)
+        hint = f"; collections here: {', '.join(known)}" if known else ""
+        raise CollectionNotFoundError(
+            f"no collection {name!r} under {folder.parent}{hint} (`turnout index add` creates one)"
+        )
+    try:
+        return CollectionSpec.from_json(json.loads(path.read_text("utf-8")))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise IndexStorageError(f"{path}: not a collection record turnout wrote ({exc})") from exc
+
+
+def open_collection(settings: Settings, name: str) -> Collection:
+    """Open an existing collection on the backend it was created with."""
+    spec = read_spec(settings, name)
+    folder = collections_root(settings) / name
+    return Collection(spec, folder, _backend(spec, folder, settings, create=False))
+
+
+def set_freshness_slo(settings: Settings, name: str, slo_s: float | None) -> CollectionSpec:
+    from dataclasses import replace
+
+    spec = replace(read_spec(settings, name), freshness_slo_s=slo_s)
+    path = _spec_path(collections_root(settings) / name)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(spec.to_json(), indent=2))
+    os.replace(tmp, path)
+    return spec
+
+
+def list_collections(settings: Settings) -> list[str]:
+    root = collections_root(settings)
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if _spec_path(p).is_file())
+
+
+def now() -> float:
+    return time.time()
