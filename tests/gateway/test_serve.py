@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -104,6 +105,12 @@ def test_example_config_serves_and_shuts_down_gracefully(
         assert proc.wait(timeout=10) in (0, -signal.SIGTERM)
         sent = upstream.script.requests_for("gpt-4.1-mini")[-1]
         assert sent.headers["authorization"] == "Bearer sk-example"
+        # One JSON line per request on stderr, for log shippers; never the client's key.
+        assert proc.stderr is not None
+        logged = [json.loads(x) for x in proc.stderr.read().splitlines() if x.startswith("{")]
+        mine = [x for x in logged if x.get("request_id") == result["r"].headers["x-request-id"]]
+        assert len(mine) == 1 and mine[0]["tenant"] == "acme" and mine[0]["status"] == 200
+        assert not any(key in json.dumps(x) for x in logged)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
 import time
 from typing import Any
@@ -11,9 +13,28 @@ from turnout.core import Settings
 from ._app import build_app
 
 
+def configure_logging(settings: Settings) -> None:
+    """turnout's own log lines to stderr: the per-request JSON line as it is (one JSON
+    object per line, for log shippers), everything else with time, level and logger."""
+    level = settings.log_level.upper()
+    plain = logging.StreamHandler(sys.stderr)
+    plain.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("turnout")
+    root.handlers[:] = [plain]
+    root.setLevel(level)
+    root.propagate = False
+    lines = logging.StreamHandler(sys.stderr)
+    lines.setFormatter(logging.Formatter("%(message)s"))
+    requests = logging.getLogger("turnout.gateway.requests")
+    requests.handlers[:] = [lines]
+    requests.setLevel(level)
+    requests.propagate = False
+
+
 def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
     import uvicorn
 
+    configure_logging(settings)
     app = build_app(settings)
     config = uvicorn.Config(
         app,

@@ -36,7 +36,7 @@ from ._router import Plan, Router
 from ._upstreams import Upstream, Upstreams, settle
 from .governance import Admission, Caller, Governor, RequestMeter, check_user_id, text_bound
 from .governance import worst_case as bound_of
-from .telemetry import Observation, Telemetry, usage_attributes
+from .telemetry import Judging, Observation, Telemetry, usage_attributes
 
 log = logging.getLogger("turnout.gateway.requests")
 
@@ -204,12 +204,14 @@ class ChatService:
         upstreams: Upstreams,
         governor: Governor,
         telemetry: Telemetry,
+        judging: Judging | None = None,
     ) -> None:
         self.settings = settings
         self.router = router
         self.upstreams = upstreams
         self.governor = governor
         self.telemetry = telemetry
+        self.judging = judging
         self.cascade = Cascade(upstreams)
         self.checks: dict[str, tuple[Check, ...]] = {
             name: build_checks(route, f"routes.{name}") for name, route in settings.routes.items()
@@ -322,6 +324,9 @@ class ChatService:
         await governed.finish(answer)
         reply = self._json_reply(answer, plan, obs)
         reply.headers.update(governed.headers())
+        if self.judging is not None and answer.completion is not None:
+            # Off the request path: Judging samples and schedules its own task.
+            self.judging.consider(obs, asked, _answer_text(answer.completion.body), governed.caller)
         return reply
 
     async def _plan(self, chat: ChatRequest, facts: RequestFacts) -> Plan:
@@ -471,6 +476,12 @@ class ChatService:
         yield f": x-turnout-cost-usd={usd(opened.cost)}\n\n".encode()
         yield b"data: [DONE]\n\n"
         obs.outcome = "ok"
+
+
+def _answer_text(body: dict[str, Any]) -> str:
+    choices = body.get("choices") or [{}]
+    content = (choices[0].get("message") or {}).get("content")
+    return content if isinstance(content, str) else ""
 
 
 def _gold(obs: Observation, headers: Mapping[str, str]) -> None:

@@ -1,6 +1,7 @@
 """Observability: stage timings, the per-request log line and record, Prometheus metrics,
 OpenTelemetry traces, feedback, sampled judging and the dashboard."""
 
+from ._judging import Judging
 from ._metrics import Metrics
 from ._observation import Observation
 from ._recorder import RequestRecorder
@@ -9,6 +10,7 @@ from ._telemetry import Telemetry
 from ._tracing import Tracing, usage_attributes
 
 __all__ = [
+    "Judging",
     "Metrics",
     "Observation",
     "RequestRecorder",

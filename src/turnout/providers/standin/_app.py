@@ -7,6 +7,7 @@ A bare ASGI app, so the stand-in is never the bottleneck in a benchmark.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ import orjson
 from . import _anthropic_format as anthropic_format
 from . import _gemini_format as gemini_format
 from . import _openai_format as openai_format
-from ._script import Received, Reply, Script
+from ._script import Received, Reply, Script, Served
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -126,6 +127,8 @@ class StandInApp:
             await _send_json(send, 200, {"ok": True})
         elif path == "/_standin/requests":
             await _send_json(send, 200, [r.__dict__ for r in self.script.received])
+        elif path == "/_standin/served":
+            await _send_json(send, 200, [s.__dict__ for s in self.script.served_list()])
         else:
             await _send_json(send, 404, {"error": {"message": f"no control {path}"}})
 
@@ -133,6 +136,7 @@ class StandInApp:
         self, path: str, headers: dict[str, str], body: dict[str, Any], send: Send
     ) -> None:
         model = str(body.get("model", ""))
+        started = time.monotonic()
         self.script.record(Received(path, model, headers, body))
         reply = self.script.next_reply(model)
         if reply.delay:
@@ -141,9 +145,11 @@ class StandInApp:
             await _send_json(
                 send, reply.status, openai_format.error_body(reply), _error_headers(reply)
             )
-        elif reply.malformed:
+            return
+        if reply.malformed:
             await _send_raw(send, 200, b'{"choices": [ this is not json', b"application/json")
-        elif body.get("stream"):
+            return
+        if body.get("stream"):
             await self._sse(
                 send,
                 reply,
@@ -152,6 +158,11 @@ class StandInApp:
             )
         else:
             await _send_json(send, 200, openai_format.completion(reply, body))
+        # What a provider bills: the whole answer was sent (a cut stream raised above).
+        served = Served(
+            path, model, body, openai_format.usage(reply, body), started, time.monotonic()
+        )
+        self.script.record_served(served)
 
     async def _gemini(
         self,

@@ -55,6 +55,12 @@ def _usage(reply: Reply, texts: list[str], images: int, answer: str) -> dict[str
     }
 
 
+def usage(reply: Reply, body: dict[str, Any]) -> dict[str, Any]:
+    """The usage block this reply reports for `body` (the same in a stream's last chunk)."""
+    model, texts, images = read_request(body)
+    return _usage(reply, texts, images, _answer(reply, model, texts))
+
+
 def _answer(reply: Reply, model: str, texts: list[str]) -> str:
     if reply.tool_calls or reply.refusal is not None:
         return reply.content or ""

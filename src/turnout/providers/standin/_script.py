@@ -46,11 +46,26 @@ class Received:
 
 
 @dataclass
+class Served:
+    """An answer the stand-in finished sending, with the usage it reported (what a real
+    provider would bill), recorded after its last byte was handed to the server, whether
+    or not the client was still there to read it. Times are `time.monotonic()`."""
+
+    path: str
+    model: str
+    body: Any
+    usage: dict[str, Any]
+    started: float
+    finished: float
+
+
+@dataclass
 class Script:
     """Per-model queues of replies, thread-safe (tests script from another thread)."""
 
     _queues: dict[str, deque[Reply]] = field(default_factory=lambda: defaultdict(deque))
     received: deque[Received] = field(default_factory=lambda: deque(maxlen=2000))
+    served: deque[Served] = field(default_factory=lambda: deque(maxlen=2000))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def push(self, model: str, *replies: Reply) -> None:
@@ -73,6 +88,14 @@ class Script:
         with self._lock:
             self.received.append(entry)
 
+    def record_served(self, entry: Served) -> None:
+        with self._lock:
+            self.served.append(entry)
+
+    def served_list(self) -> list[Served]:
+        with self._lock:
+            return list(self.served)
+
     def requests_for(self, model: str) -> list[Received]:
         with self._lock:
             return [r for r in self.received if r.model == model]
@@ -81,6 +104,7 @@ class Script:
         with self._lock:
             self._queues.clear()
             self.received.clear()
+            self.served.clear()
 
 
 def default_answer(model: str, prompt: str) -> str:
