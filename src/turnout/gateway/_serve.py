@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import logging.handlers
+import queue
 import sys
 import threading
 import time
@@ -13,28 +15,32 @@ from turnout.core import Settings
 from ._app import build_app
 
 
-def configure_logging(settings: Settings) -> None:
+def configure_logging(settings: Settings) -> logging.handlers.QueueListener:
     """turnout's own log lines to stderr: the per-request JSON line as it is (one JSON
-    object per line, for log shippers), everything else with time, level and logger."""
+    object per line, for log shippers), everything else with time, level and logger.
+    Records go through a queue to a writer thread, so the event loop never waits on the
+    write. Stop the returned listener to flush."""
     level = settings.log_level.upper()
     plain = logging.StreamHandler(sys.stderr)
     plain.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("turnout")
-    root.handlers[:] = [plain]
-    root.setLevel(level)
-    root.propagate = False
     lines = logging.StreamHandler(sys.stderr)
     lines.setFormatter(logging.Formatter("%(message)s"))
-    requests = logging.getLogger("turnout.gateway.requests")
-    requests.handlers[:] = [lines]
-    requests.setLevel(level)
-    requests.propagate = False
+    lines.addFilter(lambda record: record.name == "turnout.gateway.requests")
+    plain.addFilter(lambda record: record.name != "turnout.gateway.requests")
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    listener = logging.handlers.QueueListener(records, plain, lines, respect_handler_level=False)
+    root = logging.getLogger("turnout")
+    root.handlers[:] = [logging.handlers.QueueHandler(records)]
+    root.setLevel(level)
+    root.propagate = False
+    listener.start()
+    return listener
 
 
 def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
     import uvicorn
 
-    configure_logging(settings)
+    listener = configure_logging(settings)
     app = build_app(settings)
     config = uvicorn.Config(
         app,
@@ -45,7 +51,10 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
         timeout_graceful_shutdown=int(settings.gateway.shutdown_grace_s),
         lifespan="on",
     )
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        listener.stop()
 
 
 class BackgroundGateway:
@@ -59,13 +68,14 @@ class BackgroundGateway:
         port: int | None = None,
         *,
         span_exporter: Any = None,
+        simulated: bool = False,
     ) -> None:
         import uvicorn
 
         from turnout.providers.standin import free_port
 
         self.host, self.port = host, port or free_port()
-        self.app = build_app(settings, span_exporter=span_exporter)
+        self.app = build_app(settings, span_exporter=span_exporter, simulated=simulated)
         app = self.app
         config = uvicorn.Config(app, host=host, port=self.port, log_level="critical", lifespan="on")
         self._server = uvicorn.Server(config)

@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from turnout.core import (
+    BudgetExceededError,
     ChatRequest,
     ModelCard,
     PermissionDeniedError,
@@ -40,6 +41,7 @@ from ._ledger import AttemptPlan, Ledger, Reservation
 from ._limits import Admission, RateLimiter, Subject, build_rate_limiter
 from ._tenants import Caller, TenantDirectory
 from ._worst_case import ceil_micros, worst_case
+from ._writer import LedgerWriter
 
 log = logging.getLogger("turnout.gateway.governance")
 
@@ -89,9 +91,11 @@ class RequestMeter:
     async def reserve(self, tier: str, upstream: Upstream) -> Reservation:
         attempt = self._attempt(tier, upstream)
         ledger = self.governor.ledger
-        reservation = await self.governor.db.run(ledger.reserve, attempt)
-        self.reserved_micros += reservation.reserved_micros
-        return reservation
+        result = await self.governor.writer.write(lambda conn: ledger.reserve_in(conn, attempt))
+        if isinstance(result, BudgetExceededError):
+            raise result
+        self.reserved_micros += result.reserved_micros
+        return result
 
     async def settle(
         self,
@@ -105,8 +109,9 @@ class RequestMeter:
         ttft_s: float | None = None,
     ) -> None:
         micros = ceil_micros(cost) if cost > 0 else 0
-        spent = await self.governor.db.run(
-            lambda: self.governor.ledger.settle(
+        spent = await self.governor.writer.write(
+            lambda conn: self.governor.ledger.settle_in(
+                conn,
                 reservation,
                 usage,
                 micros,
@@ -145,9 +150,9 @@ class RequestMeter:
         reason: str | None = None,
         latency_s: float | None = None,
     ) -> None:
-        await self.governor.db.run(
-            lambda: self.governor.ledger.release(
-                reservation, outcome=outcome, reason=reason, latency_ms=_ms(latency_s)
+        await self.governor.writer.write(
+            lambda conn: self.governor.ledger.release_in(
+                conn, reservation, outcome=outcome, reason=reason, latency_ms=_ms(latency_s)
             )
         )
 
@@ -164,6 +169,7 @@ class Governor:
         self.limiter = limiter
         self.directory = TenantDirectory(db)
         self.ledger = Ledger(db)
+        self.writer = LedgerWriter(db)
         self.alerts = Alerts(db, self.config.alerts)
         self._upkeep: asyncio.Task[None] | None = None
         self._alert_tasks: set[asyncio.Task[None]] = set()
@@ -212,6 +218,7 @@ class Governor:
         if self._alert_tasks:
             await asyncio.wait(list(self._alert_tasks), timeout=5)
         await self.alerts.drain()
+        await self.writer.stop()
         with contextlib.suppress(Exception):
             await self.db.run(self.ledger.stopped)
         await self.limiter.aclose()

@@ -217,6 +217,15 @@ class Ledger:
 
     def reserve(self, plan: AttemptPlan) -> Reservation:
         """Reserve `plan.reserved_micros`, or raise BudgetExceededError (and record it)."""
+        with self.db.engine.begin() as conn:
+            result = self.reserve_in(conn, plan)
+        if isinstance(result, BudgetExceededError):
+            raise result
+        return result
+
+    def reserve_in(self, conn: Connection, plan: AttemptPlan) -> Reservation | BudgetExceededError:
+        """`reserve` inside the caller's transaction, in a savepoint of its own: a refusal
+        undoes only this reservation, records the refused row, and is returned."""
         now = self.clock()
         periods = Periods(plan.policy.timezone, now)
         day_limit = _budget_micros(plan.policy.daily_budget_usd)
@@ -231,7 +240,7 @@ class Ledger:
         }
         ensured = (plan.tenant_id, periods.day, periods.month)
         try:
-            with self.db.engine.begin() as conn:
+            with conn.begin_nested():
                 _lock_tenant(conn, plan.tenant_id)
                 if ensured not in self._ensured:
                     conn.execute(_ENSURE, params)
@@ -246,9 +255,8 @@ class Ledger:
                 statement, values = self._row(plan, periods, "reserved", now)
                 row_id = conn.execute(statement, values).scalar_one()
         except _NoRoom as no_room:
-            with self.db.engine.begin() as conn:
-                conn.execute(*self._row(plan, periods, "refused", now))
-            raise _budget_error(plan, periods, no_room.refusal) from None
+            conn.execute(*self._row(plan, periods, "refused", now))
+            return _budget_error(plan, periods, no_room.refusal)
         self._ensured.add(ensured)
         return Reservation(
             int(row_id), plan.tenant_id, periods.day, periods.month, plan.reserved_micros
@@ -292,29 +300,53 @@ class Ledger:
     ) -> Spent | None:
         """Replace the reservation with what the attempt cost. None if it was already
         settled (by the reconciler); the excess over the reservation is kept as overrun."""
-        overrun = max(0, cost_micros - reservation.reserved_micros)
         with self.db.engine.begin() as conn:
-            moved = conn.execute(
-                _SETTLE_ROW,
-                {
-                    "id": reservation.row_id,
-                    "outcome": outcome,
-                    "reason": reason,
-                    "cost": cost_micros,
-                    "overrun": overrun,
-                    "text_tokens": usage.text_input_tokens,
-                    "image_tokens": usage.image_input_tokens,
-                    "audio_tokens": usage.audio_input_tokens,
-                    "cached_tokens": usage.cached_input_tokens,
-                    "output_tokens": usage.output_tokens + usage.audio_output_tokens,
-                    "latency_ms": latency_ms,
-                    "ttft_ms": ttft_ms,
-                    "now": self.clock(),
-                },
+            return self.settle_in(
+                conn,
+                reservation,
+                usage,
+                cost_micros,
+                outcome=outcome,
+                reason=reason,
+                latency_ms=latency_ms,
+                ttft_ms=ttft_ms,
             )
-            if moved.rowcount == 0:
-                return None
-            totals = self._move(conn, reservation, cost_micros, overrun)
+
+    def settle_in(
+        self,
+        conn: Connection,
+        reservation: Reservation,
+        usage: Usage,
+        cost_micros: int,
+        *,
+        outcome: str,
+        reason: str | None = None,
+        latency_ms: int | None = None,
+        ttft_ms: int | None = None,
+    ) -> Spent | None:
+        """`settle` inside the caller's transaction."""
+        overrun = max(0, cost_micros - reservation.reserved_micros)
+        moved = conn.execute(
+            _SETTLE_ROW,
+            {
+                "id": reservation.row_id,
+                "outcome": outcome,
+                "reason": reason,
+                "cost": cost_micros,
+                "overrun": overrun,
+                "text_tokens": usage.text_input_tokens,
+                "image_tokens": usage.image_input_tokens,
+                "audio_tokens": usage.audio_input_tokens,
+                "cached_tokens": usage.cached_input_tokens,
+                "output_tokens": usage.output_tokens + usage.audio_output_tokens,
+                "latency_ms": latency_ms,
+                "ttft_ms": ttft_ms,
+                "now": self.clock(),
+            },
+        )
+        if moved.rowcount == 0:
+            return None
+        totals = self._move(conn, reservation, cost_micros, overrun)
         return Spent(reservation.tenant_id, reservation.day, reservation.month, *totals)
 
     def release(
@@ -327,19 +359,33 @@ class Ledger:
     ) -> None:
         """The attempt cost nothing (the provider failed before serving it)."""
         with self.db.engine.begin() as conn:
-            moved = conn.execute(
-                update(ledger)
-                .where(ledger.c.id == reservation.row_id, ledger.c.state == "reserved")
-                .values(
-                    state="released",
-                    outcome=outcome,
-                    reason=reason,
-                    latency_ms=latency_ms,
-                    settled_at=self.clock(),
-                )
+            self.release_in(
+                conn, reservation, outcome=outcome, reason=reason, latency_ms=latency_ms
             )
-            if moved.rowcount:
-                self._move(conn, reservation, 0, 0)
+
+    def release_in(
+        self,
+        conn: Connection,
+        reservation: Reservation,
+        *,
+        outcome: str,
+        reason: str | None = None,
+        latency_ms: int | None = None,
+    ) -> None:
+        """`release` inside the caller's transaction."""
+        moved = conn.execute(
+            update(ledger)
+            .where(ledger.c.id == reservation.row_id, ledger.c.state == "reserved")
+            .values(
+                state="released",
+                outcome=outcome,
+                reason=reason,
+                latency_ms=latency_ms,
+                settled_at=self.clock(),
+            )
+        )
+        if moved.rowcount:
+            self._move(conn, reservation, 0, 0)
 
     def _move(
         self, conn: Connection, reservation: Reservation, cost: int, overrun: int
