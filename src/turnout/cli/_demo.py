@@ -194,7 +194,7 @@ def _gateway_round(out: Console) -> None:
             ),
         ]
         key, thrifty = _tenants(settings)
-        with BackgroundGateway(settings) as gateway:
+        with BackgroundGateway(settings, simulated=True) as gateway:
             auth = {"authorization": f"Bearer {key}"}
             for label, script, extra in cases:
                 for model, reply in script:
