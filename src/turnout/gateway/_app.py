@@ -25,7 +25,7 @@ from ._router import Router
 from ._serving import ChatService, failure_headers
 from ._upstreams import Upstreams
 from .governance import Governor
-from .telemetry import Telemetry
+from .telemetry import Judging, Telemetry
 from .telemetry._dashboard import dashboard_routes
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -69,7 +69,8 @@ def build_app(
         budgets=governor.budgets_left,
         span_exporter=span_exporter,
     )
-    service = ChatService(settings, router, upstreams, governor, telemetry)
+    judging = Judging(settings, upstreams, governor, telemetry.metrics, catalog)
+    service = ChatService(settings, router, upstreams, governor, telemetry, judging)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,6 +79,7 @@ def build_app(
         try:
             yield
         finally:
+            await judging.stop()  # first: judgments in flight use the providers and ledger
             await upstreams.aclose()
             await telemetry.stop()
             await governor.stop()
