@@ -8,6 +8,9 @@ sets both. Without them such a test is skipped, except where `TEST_REQUIRE_SERVI
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -30,3 +33,22 @@ def postgres_url() -> str:
 @pytest.fixture
 def redis_url() -> str:
     return service_url("redis")
+
+
+@contextmanager
+def own_schema(server_url: str) -> Iterator[str]:
+    """The URL of a throwaway PostgreSQL schema: the database is shared with other tests
+    (and their gateways' reconcilers), and a test must see only its own ledger."""
+    from sqlalchemy import create_engine, text
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        sep = "&" if "?" in server_url else "?"
+        yield f"{server_url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()

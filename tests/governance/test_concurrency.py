@@ -26,9 +26,10 @@ from typing import Any
 
 import httpx
 import yaml
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from tests.cli import turnout_exe
+from tests.services import own_schema
 from turnout.core import Settings, load_catalog
 from turnout.gateway import BackgroundGateway
 from turnout.gateway.governance._database import Database
@@ -87,23 +88,6 @@ def new_tenant(db: Database, tenant_id: str, policy: Policy) -> str:
     directory.create_tenant(tenant_id, None, policy)
     key, _info = directory.create_key(tenant_id)
     return key
-
-
-@contextmanager
-def own_schema(server_url: str) -> Iterator[str]:
-    """The URL of a throwaway schema: the PostgreSQL database is shared with other tests (and
-    their reconcilers), and this test's replicas must see only their own ledger."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server_url)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-        sep = "&" if "?" in server_url else "?"
-        yield f"{server_url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        admin.dispose()
 
 
 def body(marker: str) -> dict[str, Any]:

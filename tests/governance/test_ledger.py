@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,24 +13,12 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
+from tests.services import own_schema
 from turnout.core import BudgetExceededError, Usage
 from turnout.gateway.governance import AttemptPlan, Database, Ledger, Periods, Policy
 from turnout.gateway.governance._schema import instances, ledger, metadata, spend
-
-
-def _pg_schema_url(postgres_url: str) -> Iterator[str]:
-    """A throwaway PostgreSQL schema, so tests never see each other's tables."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in postgres_url else "?"
-    yield f"{postgres_url}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -41,11 +28,10 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
         yield database
         database.close()
         return
-    urls = _pg_schema_url(request.getfixturevalue("postgres_url"))
-    database = Database.open(next(urls))
-    yield database
-    database.close()
-    next(urls, None)
+    with own_schema(request.getfixturevalue("postgres_url")) as url:
+        database = Database.open(url)
+        yield database
+        database.close()
 
 
 def test_migrations_build_exactly_the_schema_in_code(db: Database) -> None:

@@ -12,9 +12,12 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import insert
 
-from tests.services import postgres_url  # noqa: F401  (a fixture, requested by name)
+from tests.services import (
+    own_schema,
+    postgres_url,  # noqa: F401  (a fixture, requested by name)
+)
 from turnout.core import InvalidInputError
 from turnout.gateway.governance import Database, Policy
 from turnout.gateway.governance._schema import ledger, requests, tenants
@@ -32,19 +35,6 @@ def sqlite_db(tmp_path: Path) -> Iterator[Database]:
     db.close()
 
 
-def _pg_schema_url(server: str) -> Iterator[str]:
-    """A throwaway PostgreSQL schema, so tests never see each other's tables."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in server else "?"
-    yield f"{server}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     if request.param == "sqlite":
@@ -52,11 +42,10 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
         yield database
         database.close()
         return
-    urls = _pg_schema_url(request.getfixturevalue("postgres_url"))
-    database = Database.open(next(urls))
-    yield database
-    database.close()
-    next(urls, None)
+    with own_schema(request.getfixturevalue("postgres_url")) as url:
+        database = Database.open(url)
+        yield database
+        database.close()
 
 
 def _expected(t: Traffic, days: int) -> dict[str, Any]:

@@ -31,8 +31,8 @@ _MODELS = (
     "gemini-3-pro-preview",
 )
 _NOT_BUILT = (
-    "observability: stage timings, metrics, traces, feedback, dashboard",
-    "retrieval: indexes, the RAG path, visual search (`turnout eval retrieval` exists)",
+    "the RAG pattern in the gateway and visual search (`turnout index`, `turnout search` exist)",
+    "hybrid document retrieval with OCR, `turnout eval docqa`",
 )
 
 

@@ -76,6 +76,13 @@ class Database:
             db.migrate()
         return db
 
+    def nonblocking_engine(self) -> Engine:
+        """SQLite: a second engine on the same file whose writes never wait for the lock
+        (they fail at once with 'database is locked'), for writes on the event loop."""
+        engine = create_engine(self.engine.url, connect_args={"timeout": 0})
+        _sqlite_pragmas(engine, busy_timeout_ms=0)
+        return engine
+
     def migrate(self) -> None:
         """Bring the schema to the newest migration; safe when replicas start together."""
         from alembic import command
@@ -110,14 +117,14 @@ class Database:
         self.engine.dispose()
 
 
-def _sqlite_pragmas(engine: Engine) -> None:
+def _sqlite_pragmas(engine: Engine, busy_timeout_ms: int = 30000) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # let SQLAlchemy's BEGIN below be the only one
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -1,13 +1,16 @@
 """Group commit for the ledger's writes: concurrent requests' reservations and settlements
 share transactions instead of paying a commit each.
 
-SQLite has one writer at a time anyway; on it, every write a request awaits goes through
-one queue, and whatever has gathered while the previous batch was being written goes in
-the next transaction, each job in a savepoint of its own (a refused reservation undoes
-only itself). An idle gateway writes each job at once; a busy one commits hundreds per
-transaction. Each request still waits for its own write to commit, so nothing a response
-reports is lost if the process dies after it. PostgreSQL takes concurrent writers, so
-there each job is its own transaction on the connection pool.
+SQLite has one writer at a time anyway. When nothing is queued, a job runs at once on the
+event loop's own thread, on a connection that never waits for the file lock: a ledger
+write takes about 0.3 ms here, while handing it to a worker thread and back costs twice
+that in wake-ups. If another process holds the lock, or jobs are already queued, the job
+joins the queue: whatever has gathered while the previous batch was being written goes in
+the next transaction, on a worker thread that may wait for the lock, each job in a
+savepoint of its own (a refused reservation undoes only itself). Either way each request
+waits for its own write to commit, so nothing a response reports is lost if the process
+dies after it. PostgreSQL takes concurrent writers, so there each job is its own
+transaction on the connection pool.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from ._database import Database, LedgerUnavailableError
 
@@ -32,11 +35,20 @@ class LedgerWriter:
         self._jobs: list[tuple[Job, asyncio.Future[Any]]] = []
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._inline = db.nonblocking_engine() if db.is_sqlite else None
 
     async def write(self, job: Callable[[Connection], _T]) -> _T:
         """Run `job(conn)` in a ledger transaction; its result once that has committed."""
-        if not self.db.is_sqlite:
+        if self._inline is None:
             return await self.db.run(self._alone, job)
+        if not self._jobs:
+            try:
+                with self._inline.begin() as conn:
+                    return job(conn)
+            except OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise LedgerUnavailableError(f"ledger write failed: {exc}") from exc
+                # Another process holds the lock: wait for it on a worker thread.
         loop = asyncio.get_running_loop()
         if self._task is None or self._task.done():
             self._wake = asyncio.Event()
@@ -92,3 +104,5 @@ class LedgerWriter:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._inline is not None:
+            self._inline.dispose()
