@@ -51,6 +51,29 @@ class Alerts:
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- deciding (runs on the ledger's thread) ---------------------------------------
+    def worth_checking(self, spent: Spent, policy: Policy, overrun_micros: int) -> bool:
+        """Cheap, in memory: whether `after_settle` could fire anything now (a threshold
+        crossed and not yet fired here, an overrun, or a burst check due), so most
+        settlements cost no database work for alerts."""
+        if overrun_micros > 0:
+            return True
+        if time.monotonic() - self._burst_checked.get(spent.tenant_id, 0.0) >= _BURST_EVERY_S:
+            return True
+        budgets = (
+            ("day", spent.day, spent.day_micros, policy.daily_budget_usd),
+            ("month", spent.month, spent.month_micros, policy.monthly_budget_usd),
+        )
+        for kind, starts, micros, budget in budgets:
+            if budget is None or budget <= 0:
+                continue
+            percent = micros * 100 / int(budget * 1_000_000)
+            for threshold in policy.alert_thresholds:
+                if percent >= threshold and (spent.tenant_id, kind, starts, threshold) not in (
+                    self._fired
+                ):
+                    return True
+        return False
+
     def after_settle(self, spent: Spent, policy: Policy, overrun_micros: int = 0) -> list[Alert]:
         due: list[Alert] = []
         budgets = (

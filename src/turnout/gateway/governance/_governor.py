@@ -311,6 +311,9 @@ class Governor:
         return out
 
     def check_alerts(self, spent: Any, caller: Caller, overrun: int) -> None:
+        if not self.alerts.worth_checking(spent, caller.tenant.policy, overrun):
+            return
+
         async def run() -> None:
             try:
                 due = await self.db.run(

@@ -5,8 +5,10 @@
         ...
     stages.server_timing()  # "parse;dur=0.21, route;dur=0.01"
 
-Each `time()` costs two perf_counter reads and a dict update (about a microsecond); when
-tracing is on, each stage is also a span under the request's span.
+Each `time()` costs two clock reads and a dict update (about a microsecond). When tracing
+is on, each stage's start and end are also kept, and the stage spans are made in one go
+when the request finishes (`spans()`), with their real times: no span context is entered
+and left on the request path.
 """
 
 from __future__ import annotations
@@ -18,31 +20,31 @@ from typing import Any
 
 
 class Stages:
-    __slots__ = ("_context", "_tracer", "durations")
+    __slots__ = ("durations", "intervals")
 
-    def __init__(self, tracer: Any = None, context: Any = None) -> None:
+    def __init__(self, traced: bool = False) -> None:
         self.durations: dict[str, float] = {}  # seconds, in the order first seen
-        self._tracer = tracer
-        self._context = context  # the request span's context: stage spans are its children
+        # (stage, start ns, end ns) in wall-clock time, for spans; None when not traced.
+        self.intervals: list[tuple[str, int, int]] | None = [] if traced else None
 
     @contextmanager
     def time(self, name: str) -> Iterator[None]:
-        if self._tracer is None:
-            started = time.perf_counter()
-            try:
-                yield
-            finally:
-                self.add(name, time.perf_counter() - started)
-            return
-        with self._tracer.start_as_current_span(name, context=self._context):
-            started = time.perf_counter()
-            try:
-                yield
-            finally:
-                self.add(name, time.perf_counter() - started)
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - started)
 
     def add(self, name: str, seconds: float) -> None:
         self.durations[name] = self.durations.get(name, 0.0) + seconds
+        if self.intervals is not None:
+            end = time.time_ns()
+            self.intervals.append((name, end - int(seconds * 1e9), end))
+
+    def spans(self, tracer: Any, context: Any) -> None:
+        """One span per stage under the request's span, with the stage's own times."""
+        for name, start, end in self.intervals or ():
+            tracer.start_span(name, context=context, start_time=start).end(end_time=end)
 
     def milliseconds(self) -> dict[str, float]:
         return {k: round(v * 1000, 3) for k, v in self.durations.items()}

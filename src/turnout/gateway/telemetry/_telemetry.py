@@ -52,9 +52,7 @@ class Telemetry:
         if not self.tracing.enabled:
             return Observation(request_id, Stages(), time.monotonic())
         span, context = self.tracing.request_span(headers, request_id)
-        observation = Observation(
-            request_id, Stages(self.tracing.tracer, context), time.monotonic(), span=span
-        )
+        observation = Observation(request_id, Stages(traced=True), time.monotonic(), span=span)
         observation.context = context
         return observation
 
@@ -67,6 +65,7 @@ class Telemetry:
         if self.recorder is not None:
             self.recorder.add(_row(obs, summary))
         if obs.span is not None:
+            obs.stages.spans(self.tracing.tracer, obs.context)
             _annotate(obs, summary)
             obs.span.end()
 
