@@ -4,6 +4,7 @@ span's attributes and the stored record, each only if it is on."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -57,7 +58,17 @@ class Telemetry:
         return observation
 
     def finish(self, obs: Observation) -> None:
-        summary = obs.summary(time.monotonic() - obs.started)
+        """Record the request. The latency is taken now; the log line, metrics, spans and
+        record are made just after, once the response has been handed to the server, so
+        none of it sits between the answer and the client."""
+        latency = time.monotonic() - obs.started
+        try:
+            asyncio.get_running_loop().call_soon(self._emit, obs, latency)
+        except RuntimeError:  # no event loop (a library caller): do it now
+            self._emit(obs, latency)
+
+    def _emit(self, obs: Observation, latency: float) -> None:
+        summary = obs.summary(latency)
         if log.isEnabledFor(logging.INFO):
             log.info(orjson.dumps(summary).decode())
         if self.metrics is not None:
