@@ -1,10 +1,10 @@
 """What budget checks add to one request on the default SQLite ledger.
 
-Per request the gateway awaits, on the ledger's thread, one reservation (a conditional
-UPDATE of the tenant's day and month totals plus the attempt's row, one transaction) and
-one settlement (the row and the totals, one transaction). This times exactly those two
-awaits, as the gateway makes them (`RequestMeter.reserve` / `.settle` through the
-`Database` thread pool), sequentially and with 50 requests in flight.
+Per request the gateway awaits one reservation (a conditional UPDATE of the tenant's day
+and month totals plus the attempt's row) and one settlement (the row and the totals). This
+times exactly those two awaits as the gateway makes them, through `LedgerWriter` (on the
+event loop when the SQLite lock is free, else batched on a worker thread), sequentially
+and with 50 requests in flight.
 
     .venv/bin/python benches/budget_checks.py [--requests 3000] [--write docs/benchmarks.md]
 """
@@ -23,6 +23,7 @@ from pathlib import Path
 
 from turnout.core import Usage
 from turnout.gateway.governance import AttemptPlan, Database, Ledger, Policy
+from turnout.gateway.governance._writer import LedgerWriter
 
 
 def plan(i: int, policy: Policy) -> AttemptPlan:
@@ -32,11 +33,12 @@ def plan(i: int, policy: Policy) -> AttemptPlan:
     )  # fmt: skip
 
 
-async def one(db: Database, book: Ledger, i: int, policy: Policy) -> float:
+async def one(writer: LedgerWriter, book: Ledger, i: int, policy: Policy) -> float:
     started = time.perf_counter()
-    reservation = await db.run(book.reserve, plan(i, policy))
+    reservation = await writer.write(lambda conn: book.reserve_in(conn, plan(i, policy)))
+    assert not isinstance(reservation, Exception)
     usage = Usage(text_input_tokens=120, output_tokens=40)
-    await db.run(lambda: book.settle(reservation, usage, 1_100, outcome="ok"))
+    await writer.write(lambda conn: book.settle_in(conn, reservation, usage, 1_100, outcome="ok"))
     return time.perf_counter() - started
 
 
@@ -45,17 +47,19 @@ async def run(requests: int, in_flight: int) -> list[float]:
         db = Database.open(f"sqlite:///{Path(tmp) / 'ledger.db'}")
         book = Ledger(db)
         book.register()
+        writer = LedgerWriter(db)
         policy = Policy(daily_budget_usd=Decimal("1000000"), monthly_budget_usd=Decimal("1e7"))
         for i in range(200):  # warm: connections, statement cache, page cache
-            await one(db, book, -i - 1, policy)
+            await one(writer, book, -i - 1, policy)
         times: list[float] = []
         gate = asyncio.Semaphore(in_flight)
 
         async def timed(i: int) -> None:
             async with gate:
-                times.append(await one(db, book, i, policy))
+                times.append(await one(writer, book, i, policy))
 
         await asyncio.gather(*(timed(i) for i in range(requests)))
+        await writer.stop()
         db.close()
         return times
 
