@@ -60,6 +60,17 @@ def _lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     ]
 
 
+def _line(caplog: pytest.LogCaptureFixture, request_id: str) -> dict[str, Any]:
+    """The request's log line; it is written just after the response, so wait for it."""
+    deadline = time.monotonic() + 5
+    while True:
+        found = [x for x in _lines(caplog) if x["request_id"] == request_id]
+        if found or time.monotonic() > deadline:
+            (line,) = found
+            return line
+        time.sleep(0.02)
+
+
 def _image_message(detail: str = "high") -> list[dict[str, Any]]:
     image = {"type": "image_url", "image_url": {"url": png_data_uri((512, 512)), "detail": detail}}
     return [{"role": "user", "content": [{"type": "text", "text": "what is it?"}, image]}]
@@ -76,7 +87,7 @@ def test_one_log_line_per_request_with_every_field_and_no_secrets(
         extra_headers={"x-request-id": "log-1"},
     )  # fmt: skip
     assert raw.http_response.status_code == 200
-    (line,) = [x for x in _lines(caplog) if x["request_id"] == "log-1"]
+    line = _line(caplog, "log-1")
     assert line["tenant"] == "acme" and line["user"] == "ann"
     assert (line["route"], line["pattern"], line["start"], line["tier"]) == (
         "auto", "direct", "cheap", "strong",
@@ -103,7 +114,7 @@ def test_prompt_text_is_logged_only_for_a_tenant_that_opted_in(
     client(gateway.url, key).chat.completions.create(
         model="auto", messages=_image_message(), extra_headers={"x-request-id": "log-2"}
     )
-    (line,) = [x for x in _lines(caplog) if x["request_id"] == "log-2"]
+    line = _line(caplog, "log-2")
     assert line["prompt"] == "user: what is it?"  # the text; never the image
 
 
@@ -117,7 +128,7 @@ def test_failures_are_logged_with_their_error_type(
             model="auto", messages=[{"role": "user", "content": "hi"}],
             extra_headers={"x-request-id": "log-3"},
         )  # fmt: skip
-    (line,) = [x for x in _lines(caplog) if x["request_id"] == "log-3"]
+    line = _line(caplog, "log-3")
     assert line["outcome"] == "refused" and line["error_type"] == "BudgetExceededError"
     assert line["status"] == 429 and line["tenant"] == "tight"
 
@@ -186,6 +197,10 @@ def test_spans_per_stage_and_a_genai_chat_span_continuing_the_callers_trace(
         model="auto", messages=_image_message(),
         extra_headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"},
     )  # fmt: skip
+    deadline = time.monotonic() + 5  # spans are made just after the response
+    while not any(s.name == "chat.completions" for s in gateway.spans.get_finished_spans()):
+        assert time.monotonic() < deadline, "no request span"
+        time.sleep(0.02)
     spans = gateway.spans.get_finished_spans()
     names = {s.name for s in spans}
     assert {"chat.completions", "auth", "parse", "route", "chat gpt-4.1-mini"} <= names

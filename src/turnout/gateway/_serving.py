@@ -36,7 +36,7 @@ from ._router import Plan, Router
 from ._upstreams import Upstream, Upstreams, settle
 from .governance import Admission, Caller, Governor, RequestMeter, check_user_id, text_bound
 from .governance import worst_case as bound_of
-from .telemetry import Judging, Observation, Telemetry, usage_attributes
+from .telemetry import Judging, Observation, Telemetry
 
 log = logging.getLogger("turnout.gateway.requests")
 
@@ -115,30 +115,27 @@ class ObservedMeter:
     inner: RequestMeter
     obs: Observation
     telemetry: Telemetry
-    _open: dict[Any, tuple[float, Any]] = field(default_factory=dict)
+    # reservation -> (perf_counter at the call's start, wall ns, provider, model, tier)
+    _open: dict[Any, tuple[float, int, str, str, str]] = field(default_factory=dict)
 
     async def reserve(self, tier: str, upstream: Upstream) -> Any:
         started = time.perf_counter()
         reservation = await self.inner.reserve(tier, upstream)
         now = time.perf_counter()
         self.obs.stages.add("reserve", now - started)
-        span = None
-        if self.telemetry.tracing.enabled:
-            dep = upstream.deployment
-            span = self.telemetry.tracing.start_chat_span(
-                self.obs.context, dep.provider, dep.model, {"turnout.tier": tier}
-            )
-        self._open[reservation] = (now, span)
+        dep = upstream.deployment
+        self._open[reservation] = (now, time.time_ns(), dep.provider, dep.model, tier)
         return reservation
 
     def _called(self, reservation: Any, usage: Usage | None, outcome: str) -> None:
-        started, span = self._open.pop(reservation, (time.perf_counter(), None))
+        opened = self._open.pop(reservation, None)
+        if opened is None:
+            return
+        started, start_ns, provider, model, tier = opened
         self.obs.stages.add("provider", time.perf_counter() - started)
-        if span is not None:
-            if usage is not None:
-                span.set_attributes(usage_attributes(usage))
-            span.set_attribute("turnout.outcome", outcome)
-            span.end()
+        if self.obs.traced:  # the `chat` span is made after the response (Telemetry._emit)
+            call = (provider, model, tier, start_ns, time.time_ns(), usage, outcome)
+            self.obs.calls.append(call)
 
     async def settle(
         self,

@@ -16,8 +16,11 @@ class Observation:
     request_id: str
     stages: Stages
     started: float  # monotonic
-    span: Any = None
-    context: Any = None  # the span's context, parent of stage and chat spans
+    traced: bool = False
+    parent: Any = None  # the caller's trace context (from `traceparent`), when traced
+    started_ns: int = 0  # wall clock, for the request span made at the end
+    # Provider calls for `chat` spans: (provider, model, tier, start ns, end ns, usage, outcome)
+    calls: list[tuple[str, str, str, int, int, Any, str]] = field(default_factory=list)
     tenant: str = "-"
     user: str | None = None
     route: str = "-"

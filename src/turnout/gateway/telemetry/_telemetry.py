@@ -19,7 +19,7 @@ from ._metrics import Metrics
 from ._observation import Observation
 from ._recorder import RequestRecorder
 from ._stages import Stages
-from ._tracing import Tracing
+from ._tracing import Tracing, usage_attributes
 
 log = logging.getLogger("turnout.gateway.requests")
 
@@ -52,10 +52,16 @@ class Telemetry:
     def begin(self, request_id: str, headers: Mapping[str, str]) -> Observation:
         if not self.tracing.enabled:
             return Observation(request_id, Stages(), time.monotonic())
-        span, context = self.tracing.request_span(headers, request_id)
-        observation = Observation(request_id, Stages(traced=True), time.monotonic(), span=span)
-        observation.context = context
-        return observation
+        # Only what the spans need is kept now; the spans themselves are made, with their
+        # real times, after the response has gone (see _emit).
+        return Observation(
+            request_id,
+            Stages(traced=True),
+            time.monotonic(),
+            traced=True,
+            parent=self.tracing.parent(headers),
+            started_ns=time.time_ns(),
+        )
 
     def finish(self, obs: Observation) -> None:
         """Record the request. The latency is taken now; the log line, metrics, spans and
@@ -75,10 +81,22 @@ class Telemetry:
             self.metrics.observe(summary)
         if self.recorder is not None:
             self.recorder.add(_row(obs, summary))
-        if obs.span is not None:
-            obs.stages.spans(self.tracing.tracer, obs.context)
-            _annotate(obs, summary)
-            obs.span.end()
+        if obs.traced:
+            self._spans(obs, summary, latency)
+
+    def _spans(self, obs: Observation, summary: dict[str, Any], latency: float) -> None:
+        span, context = self.tracing.request_span(obs.parent, obs.request_id, obs.started_ns)
+        obs.stages.spans(self.tracing.tracer, context)
+        for provider, model, tier, start, end, usage, outcome in obs.calls:
+            chat = self.tracing.start_chat_span(
+                context, provider, model, {"turnout.tier": tier}, start_time=start
+            )
+            if usage is not None:
+                chat.set_attributes(usage_attributes(usage))
+            chat.set_attribute("turnout.outcome", outcome)
+            chat.end(end_time=end)
+        _annotate(span, obs, summary)
+        span.end(end_time=obs.started_ns + int(latency * 1e9))
 
 
 def _row(obs: Observation, summary: dict[str, Any]) -> dict[str, Any]:
@@ -116,10 +134,9 @@ def _row(obs: Observation, summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _annotate(obs: Observation, summary: dict[str, Any]) -> None:
+def _annotate(span: Any, obs: Observation, summary: dict[str, Any]) -> None:
     from opentelemetry.trace import Status, StatusCode
 
-    span = obs.span
     tokens = summary["tokens"]
     span.set_attributes(
         {

@@ -46,29 +46,42 @@ class Tracing:
     def enabled(self) -> bool:
         return self.tracer is not None
 
-    def request_span(self, headers: Mapping[str, str], request_id: str) -> tuple[Any, Any]:
-        """The request's server span, child of the caller's `traceparent`, and the context
-        its children start in. Ended explicitly (a stream ends after the handler returns)."""
-        from opentelemetry import trace
+    def parent(self, headers: Mapping[str, str]) -> Any:
+        """The caller's trace context, from its `traceparent` header (if any)."""
         from opentelemetry.propagate import extract
+
+        carrier = {k: v for k, v in headers.items() if k in ("traceparent", "tracestate")}
+        return extract(carrier)
+
+    def request_span(self, parent: Any, request_id: str, start_ns: int) -> tuple[Any, Any]:
+        """The request's server span, child of the caller's trace, started at `start_ns`,
+        and the context its children start in; the caller ends it."""
+        from opentelemetry import trace
         from opentelemetry.trace import SpanKind
 
         span = self.tracer.start_span(
             "chat.completions",
-            context=extract(dict(headers)),
+            context=parent,
             kind=SpanKind.SERVER,
             attributes={"turnout.request_id": request_id},
+            start_time=start_ns,
         )
         return span, trace.set_span_in_context(span)
 
     def start_chat_span(
-        self, parent: Any, provider: str, model: str, attributes: dict[str, Any]
+        self,
+        parent: Any,
+        provider: str,
+        model: str,
+        attributes: dict[str, Any],
+        start_time: int | None = None,
     ) -> Any:
         from opentelemetry.trace import SpanKind
 
         return self.tracer.start_span(
             f"chat {model}",
             context=parent,
+            start_time=start_time,
             kind=SpanKind.CLIENT,
             attributes={
                 "gen_ai.operation.name": "chat",
