@@ -11,8 +11,13 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from turnout.gateway.governance import Database
 
 
 def service_url(name: str) -> str:
@@ -52,3 +57,19 @@ def own_schema(server_url: str) -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated ledger database: a SQLite file, then a throwaway PostgreSQL schema."""
+    from turnout.gateway.governance import Database
+
+    if request.param == "sqlite":
+        database = Database.open(f"sqlite:///{tmp_path / 'ledger.db'}")
+        yield database
+        database.close()
+        return
+    with own_schema(service_url("postgres")) as url:
+        database = Database.open(url)
+        yield database
+        database.close()

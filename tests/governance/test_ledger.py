@@ -5,33 +5,22 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
 
-from tests.services import own_schema
 from turnout.core import BudgetExceededError, Usage
 from turnout.gateway.governance import AttemptPlan, Database, Ledger, Periods, Policy
 from turnout.gateway.governance._schema import instances, ledger, metadata, spend
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        database = Database.open(f"sqlite:///{tmp_path / 'ledger.db'}")
-        yield database
-        database.close()
-        return
-    with own_schema(request.getfixturevalue("postgres_url")) as url:
-        database = Database.open(url)
-        yield database
-        database.close()
+@pytest.fixture
+def db(ledger_db: Database) -> Database:
+    return ledger_db  # SQLite, then PostgreSQL (tests/services.py)
 
 
 def test_migrations_build_exactly_the_schema_in_code(db: Database) -> None:

@@ -14,10 +14,6 @@ import orjson
 import pytest
 from sqlalchemy import insert
 
-from tests.services import (
-    own_schema,
-    postgres_url,  # noqa: F401  (a fixture, requested by name)
-)
 from turnout.core import InvalidInputError
 from turnout.gateway.governance import Database, Policy
 from turnout.gateway.governance._schema import ledger, requests, tenants
@@ -33,19 +29,6 @@ def sqlite_db(tmp_path: Path) -> Iterator[Database]:
     db = Database.open(f"sqlite:///{tmp_path / 'ledger.db'}")
     yield db
     db.close()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        database = Database.open(f"sqlite:///{tmp_path / 'ledger.db'}")
-        yield database
-        database.close()
-        return
-    with own_schema(request.getfixturevalue("postgres_url")) as url:
-        database = Database.open(url)
-        yield database
-        database.close()
 
 
 def _expected(t: Traffic, days: int) -> dict[str, Any]:
@@ -98,6 +81,11 @@ def _expected(t: Traffic, days: int) -> dict[str, Any]:
         "recall": {key: sum(v) / len(v) for key, v in recall.items()},
         "image_tokens": dict(image_tokens),
     }
+
+
+@pytest.fixture
+def db(ledger_db: Database) -> Database:
+    return ledger_db  # SQLite, then PostgreSQL (tests/services.py)
 
 
 def test_every_aggregate_matches_the_rows_written(db: Database) -> None:
