@@ -2,7 +2,7 @@
 
 from ._alerts import Alert, Alerts
 from ._database import Database, LedgerUnavailableError, ledger_url
-from ._governor import Governor, RequestMeter
+from ._governor import Governor, RequestMeter, detail_summary
 from ._image_caps import Capped, apply_cap
 from ._ledger import AttemptPlan, Ledger, Reservation, Spent
 from ._limits import (
@@ -58,6 +58,7 @@ __all__ = [
     "build_rate_limiter",
     "check_tenant_id",
     "check_user_id",
+    "detail_summary",
     "ledger_url",
     "parse_policy",
     "text_bound",

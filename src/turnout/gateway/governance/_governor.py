@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -46,9 +46,9 @@ from ._writer import LedgerWriter
 log = logging.getLogger("turnout.gateway.governance")
 
 
-def detail_summary(facts: RequestFacts) -> str:
-    """'high:3,low:1' for the ledger: how many images at each detail level."""
-    counts = Counter(i.detail for i in facts.images)
+def detail_summary(details: Iterable[str]) -> str:
+    """'high:3,low:1': how many images at each detail level (ledger, log, record)."""
+    counts = Counter(details)
     return ",".join(f"{d}:{n}" for d, n in sorted(counts.items()))
 
 
@@ -84,7 +84,7 @@ class RequestMeter:
             provider=upstream.deployment.provider,
             model=upstream.deployment.model,
             image_count=len(self.facts.images),
-            image_detail=detail_summary(self.facts),
+            image_detail=detail_summary(i.detail for i in self.facts.images),
             reserved_micros=bound.micros,
         )
 

@@ -3,11 +3,11 @@ into the log line, the metrics, the trace's attributes and the stored record."""
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ..governance import detail_summary
 from ._stages import Stages
 
 
@@ -45,8 +45,7 @@ class Observation:
 
     @property
     def image_detail(self) -> str:
-        counts = Counter(self.image_details)
-        return ",".join(f"{d}:{n}" for d, n in sorted(counts.items()))
+        return detail_summary(self.image_details)
 
     @property
     def detail_level(self) -> str | None:
