@@ -96,6 +96,7 @@ from ._recommend import (
     price_workload,
     recommend,
 )
+from ._search_settings import RetrievalSettings, SearchSettings
 from ._settings import Settings, load_settings
 from ._telemetry_settings import JudgeSettings, TelemetrySettings
 from ._usage import Usage
@@ -158,10 +159,12 @@ __all__ = [
     "Recommendation",
     "RegexCheck",
     "ResponseFormat",
+    "RetrievalSettings",
     "RetrySettings",
     "RouteSettings",
     "Rule",
     "RuleCondition",
+    "SearchSettings",
     "Settings",
     "Shape",
     "StreamOptions",

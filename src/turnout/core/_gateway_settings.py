@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from ._search_settings import RetrievalSettings
 from ._telemetry_settings import JudgeSettings
 
 
@@ -127,14 +128,21 @@ class ClassifierSettings(_Strict):
         return examples
 
 
-CheckName = Literal["empty", "refusal", "truncated", "json_schema"]
-_ALL_CHECKS: tuple[CheckName, ...] = ("empty", "refusal", "truncated", "json_schema")
+CheckName = Literal["empty", "refusal", "truncated", "json_schema", "citations"]
+# `citations` applies where a retrieval step supplied items (the rag pattern).
+_ALL_CHECKS: tuple[CheckName, ...] = ("empty", "refusal", "truncated", "json_schema", "citations")
 CustomCheck = Annotated[RegexCheck | PythonCheck, Field(union_mode="left_to_right")]
 
 
 class RouteSettings(_Strict):
-    pattern: Literal["direct"] = "direct"
+    pattern: Literal["direct", "rag"] = Field(
+        default="direct",
+        description="direct: the request as sent; rag: a retrieval step first (`retrieval`).",
+    )
     description: str = ""
+    retrieval: RetrievalSettings | None = Field(
+        default=None, description="The rag pattern's retrieval step (required with rag)."
+    )
     tiers: list[Tier] = Field(min_length=1)
     rules: list[Rule] = Field(default_factory=list)
     classifier: ClassifierSettings | None = None
@@ -162,6 +170,14 @@ class RouteSettings(_Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"tier names must be unique, got {names}")
         return tiers
+
+    @model_validator(mode="after")
+    def _rag_has_retrieval(self) -> RouteSettings:
+        if self.pattern == "rag" and self.retrieval is None:
+            raise ValueError("pattern 'rag' needs `retrieval` (at least `collection`)")
+        if self.pattern == "direct" and self.retrieval is not None:
+            raise ValueError("`retrieval` is set but pattern is 'direct'; set pattern: rag")
+        return self
 
     @model_validator(mode="after")
     def _rules_name_tiers(self) -> RouteSettings:

@@ -29,6 +29,7 @@ from ._errors import ConfigError
 from ._gateway_settings import ListenSettings, ProviderSettings, RouteSettings
 from ._governance_settings import GovernanceSettings
 from ._index_settings import IndexSettings
+from ._search_settings import SearchSettings
 from ._telemetry_settings import TelemetrySettings
 
 ENV_PREFIX = "TURNOUT_"
@@ -84,6 +85,10 @@ class Settings(BaseSettings):
     index: IndexSettings = Field(
         default_factory=IndexSettings,
         description="Vector indexes: backend (edge, server, faiss), paths, search options.",
+    )
+    search: SearchSettings = Field(
+        default_factory=SearchSettings,
+        description="The gateway's search endpoints, uploads, thumbnails and their encoders.",
     )
 
     @classmethod

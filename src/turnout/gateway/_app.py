@@ -16,15 +16,24 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from turnout.core import Catalog, ConfigError, PayloadTooLargeError, Settings, load_catalog
+from turnout.core import (
+    Catalog,
+    ConfigError,
+    PayloadTooLargeError,
+    Settings,
+    TurnoutError,
+    load_catalog,
+)
 
 from ._admin import admin_routes
 from ._errors import error_response, handle_any, handle_http
 from ._feedback import feedback_routes
 from ._router import Router
+from ._search_api import search_routes
 from ._serving import ChatService, failure_headers
 from ._upstreams import Upstreams
 from .governance import Governor
+from .retrieval import RagPath, Retrieval
 from .telemetry import Judging, Telemetry
 from .telemetry._dashboard import dashboard_routes
 
@@ -70,7 +79,11 @@ def build_app(
         span_exporter=span_exporter,
     )
     judging = Judging(settings, upstreams, governor, telemetry.metrics, catalog)
-    service = ChatService(settings, router, upstreams, governor, telemetry, judging)
+    # Encoders and collections open on first use: a gateway without retrieval pays nothing.
+    retrieval = Retrieval(settings)
+    service = ChatService(
+        settings, router, upstreams, governor, telemetry, judging, RagPath(retrieval)
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -81,6 +94,7 @@ def build_app(
         finally:
             await judging.stop()  # first: judgments in flight use the providers and ledger
             await upstreams.aclose()
+            await retrieval.close()
             await telemetry.stop()
             await governor.stop()
 
@@ -88,10 +102,16 @@ def build_app(
     app.state.service = service
     app.state.governor = governor
     app.state.telemetry = telemetry
+    app.state.retrieval = retrieval
     app.include_router(admin_routes(settings, governor))
     app.include_router(feedback_routes(governor, telemetry))
+    app.include_router(search_routes(settings, governor, retrieval))
     app.include_router(dashboard_routes(settings, governor.db, simulated=simulated))
     app.add_exception_handler(HTTPException, handle_http)
+    # turnout's own errors by class: Starlette answers those in its exception middleware
+    # and keeps the connection. The `Exception` handler runs in its server-error
+    # middleware, which re-raises after answering, and uvicorn then drops the connection.
+    app.add_exception_handler(TurnoutError, handle_any)
     app.add_exception_handler(Exception, handle_any)
 
     @app.post("/v1/chat/completions")

@@ -36,6 +36,7 @@ from ._router import Plan, Router
 from ._upstreams import Upstream, Upstreams, settle
 from .governance import Admission, Caller, Governor, RequestMeter, check_user_id, text_bound
 from .governance import worst_case as bound_of
+from .retrieval import CitationCheck, Context, RagPath
 from .telemetry import Judging, Observation, Telemetry
 
 log = logging.getLogger("turnout.gateway.requests")
@@ -202,8 +203,10 @@ class ChatService:
         governor: Governor,
         telemetry: Telemetry,
         judging: Judging | None = None,
+        rag: RagPath | None = None,
     ) -> None:
         self.settings = settings
+        self.rag = rag
         self.router = router
         self.upstreams = upstreams
         self.governor = governor
@@ -267,11 +270,19 @@ class ChatService:
             )
         with stages.time("route"):
             plan = await self._plan(chat, facts)
-        obs.route, obs.pattern, obs.start_tier = plan.route, plan.pattern, plan.ladder[0].name
-        _gold(obs, headers)
+        obs.route, obs.start_tier = plan.route, plan.ladder[0].name
         upstreams = [self.upstreams.get(d) for tier in plan.ladder for d in tier.deployments]
         self.governor.check_access(caller, plan, upstreams)
-        text_bytes = text_bound(len(body), facts)
+        context, plan = await self._retrieve(caller, chat, facts, plan, obs)
+        obs.pattern = plan.pattern
+        _gold(obs, headers)
+        added = 0
+        if context is not None:
+            chat, added = context.request, context.added_bytes
+            with stages.time("image_count"):  # attached images count like the caller's own
+                facts = inspect_request(chat, limits.image_types)
+            obs.image_details = tuple(i.detail for i in facts.images)
+        text_bytes = text_bound(len(body) + added, facts)
         with stages.time("downscale"):
             capped = self.governor.cap(caller, chat, facts, plan, [u.card for u in upstreams])
         chat, facts = capped.request, capped.facts
@@ -286,7 +297,7 @@ class ChatService:
         meter = self.governor.meter(caller, request_id, plan, facts, text_bytes, output_cap)
         governed = Governed(caller, admission, meter, capped.note)
         try:
-            return await self._run(chat, asked, facts, plan, governed, obs)
+            return await self._run(chat, asked, facts, plan, governed, obs, context)
         except BaseException:
             await admission.release()
             raise
@@ -299,6 +310,7 @@ class ChatService:
         plan: Plan,
         governed: Governed,
         obs: Observation,
+        context: Context | None = None,
     ) -> Reply:
         deadline = Deadline(self.settings.gateway.deadline_s)
         meter = ObservedMeter(governed.meter, obs, self.telemetry)
@@ -311,20 +323,58 @@ class ChatService:
                 obs.request_id, plan, opened.tier, opened.upstream.deployment.label, opened
             )
             headers.update(governed.headers())
+            if context is not None:
+                headers.update(context.headers(None))
+            elif obs.retrieval_note is not None:
+                headers["x-turnout-retrieval"] = obs.retrieval_note
             headers["server-timing"] = obs.stages.server_timing()
-            stream = self._sse(chat, facts, plan, opened, governed, meter, obs)
+            stream = self._sse(chat, facts, plan, opened, governed, meter, obs, context)
             return Reply(headers, stream=stream)
         checks = self.checks.get(plan.route, DEFAULT_CHECKS) if plan.settings else DEFAULT_CHECKS
+        if (
+            context is not None
+            and plan.settings is not None
+            and "citations" in plan.settings.checks
+        ):
+            require = (
+                plan.settings.retrieval is not None and plan.settings.retrieval.require_citation
+            )
+            checks = (*checks, CitationCheck(len(context.sources), require))
         answer = await self.cascade.answer(
             plan.ladder, chat, facts, checks, deadline, meter, asked, stages=obs.stages
         )
         await governed.finish(answer)
-        reply = self._json_reply(answer, plan, obs)
+        reply = self._json_reply(answer, plan, obs, context)
         reply.headers.update(governed.headers())
         if self.judging is not None and answer.completion is not None:
             # Off the request path: Judging samples and schedules its own task.
             self.judging.consider(obs, asked, _answer_text(answer.completion.body), governed.caller)
         return reply
+
+    async def _retrieve(
+        self,
+        caller: Caller,
+        chat: ChatRequest,
+        facts: RequestFacts,
+        plan: Plan,
+        obs: Observation,
+    ) -> tuple[Context | None, Plan]:
+        """The rag pattern's retrieval step, when the route has one and its rule says so;
+        otherwise the request goes down the direct path (and the headers say why)."""
+        retrieval = plan.settings.retrieval if plan.settings is not None else None
+        if plan.pattern != "rag" or retrieval is None or self.rag is None:
+            return None, plan
+        context, why = await self.rag.prepare(
+            caller.tenant.id, retrieval, chat, has_own_image=bool(facts.images)
+        )
+        if context is None:
+            obs.retrieval_note = f"skipped; why={why}"
+            return None, replace(plan, pattern="direct")
+        for stage, seconds in context.timings.items():
+            obs.stages.add(stage, seconds)
+        obs.retrieved = [s["id"] for s in context.sources]
+        obs.retrieval_note = f"{len(context.sources)} items; why={why}"
+        return context, plan
 
     async def _plan(self, chat: ChatRequest, facts: RequestFacts) -> Plan:
         plan = self.router.plan(chat, facts)
@@ -338,7 +388,9 @@ class ChatService:
         start = names.index(verdict.tier) if verdict.tier is not None else plan.start
         return replace(plan, start=start, why=verdict.why())
 
-    def _json_reply(self, answer: Answer, plan: Plan, obs: Observation) -> Reply:
+    def _json_reply(
+        self, answer: Answer, plan: Plan, obs: Observation, context: Context | None = None
+    ) -> Reply:
         assert answer.completion is not None and answer.upstream is not None
         with obs.stages.time("response"):
             body = dict(answer.completion.body)
@@ -346,6 +398,12 @@ class ChatService:
             headers = _headers(
                 obs.request_id, plan, answer.tier, answer.upstream.deployment.label, answer
             )
+            if context is not None:
+                text = _answer_text(body)
+                body["turnout"] = context.extension(text)
+                headers.update(context.headers(text))
+            elif obs.retrieval_note is not None:
+                headers["x-turnout-retrieval"] = obs.retrieval_note
             headers["x-turnout-cost-usd"] = usd(answer.cost)
             if answer.check_failed:
                 headers["x-turnout-check-failed"] = answer.check_failed
@@ -370,10 +428,11 @@ class ChatService:
         governed: Governed,
         meter: ObservedMeter,
         obs: Observation,
+        context: Context | None = None,
     ) -> AsyncIterator[bytes]:
         done = False
         try:
-            async for chunk in self._sse_events(chat, facts, opened, meter, obs):
+            async for chunk in self._sse_events(chat, facts, opened, meter, obs, context):
                 yield chunk
             done = True
         finally:
@@ -395,12 +454,16 @@ class ChatService:
         opened: OpenStream,
         meter: ObservedMeter,
         obs: Observation,
+        context: Context | None = None,
     ) -> AsyncIterator[bytes]:
         assert opened.upstream is not None
         upstream = opened.upstream
         last_id = ""
+        answer: list[str] = []  # the streamed text, for the citations (rag only)
         for delta in opened.head:
             last_id = str(delta.chunk.get("id", last_id))
+            if context is not None:
+                answer.append(_delta_text(delta.chunk))
             yield b"data: " + orjson.dumps(delta.chunk) + b"\n\n"
         end = opened.end
         try:
@@ -410,6 +473,8 @@ class ChatService:
                         end = event
                         break
                     last_id = str(event.chunk.get("id", last_id))
+                    if context is not None:
+                        answer.append(_delta_text(event.chunk))
                     yield b"data: " + orjson.dumps(event.chunk) + b"\n\n"
         except ProviderError as exc:
             # Past the commit point nothing can escalate: end the stream with an error event.
@@ -470,9 +535,25 @@ class ChatService:
                 "usage": openai_usage(usage, opened.cost),
             }
             yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+        if context is not None:  # past the commit point: citations are reported, not checked
+            chunk = {
+                "id": last_id,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": upstream.deployment.model,
+                "choices": [],
+                "turnout": context.extension("".join(answer)),
+            }
+            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
         yield f": x-turnout-cost-usd={usd(opened.cost)}\n\n".encode()
         yield b"data: [DONE]\n\n"
         obs.outcome = "ok"
+
+
+def _delta_text(chunk: dict[str, Any]) -> str:
+    choices = chunk.get("choices") or [{}]
+    content = (choices[0].get("delta") or {}).get("content")
+    return content if isinstance(content, str) else ""
 
 
 def _answer_text(body: dict[str, Any]) -> str:

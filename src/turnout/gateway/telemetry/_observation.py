@@ -38,6 +38,7 @@ class Observation:
     cost_micros: int = 0
     ttft_s: float | None = None
     retrieved: list[str] = field(default_factory=list)
+    retrieval_note: str | None = None  # the rag decision: "4 items; why=..." or "skipped; ..."
     gold: tuple[str, ...] = ()
     recall_k: int | None = None
     prompt: str | None = None  # only when the tenant opted in
@@ -103,6 +104,7 @@ class Observation:
             "latency_ms": round(latency_s * 1000, 3),
             "ttft_ms": None if self.ttft_s is None else round(self.ttft_s * 1000, 3),
             "stages_ms": self.stages.milliseconds(),
+            "retrieval": self.retrieval_note,
             "retrieved": len(self.retrieved),
             "retrieved_ids": self.retrieved,
             "gold_hit": hit,

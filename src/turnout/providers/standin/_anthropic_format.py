@@ -75,7 +75,7 @@ def _answer(reply: Reply, body: dict[str, Any]) -> str:
     texts = read_request(body)[0]
     # The last text is the last message's, as in the OpenAI format, not the system's.
     last = texts[-1] if texts and body.get("messages") else ""
-    return default_answer(str(body.get("model", "")), last)
+    return default_answer(str(body.get("model", "")), last, texts)
 
 
 def _stop_reason(reply: Reply) -> str:

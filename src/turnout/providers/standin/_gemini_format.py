@@ -88,7 +88,7 @@ def _answer(reply: Reply, body: dict[str, Any], model: str) -> str:
     if reply.content is not None:
         return reply.content
     texts = read_request(body)[0]
-    return default_answer(model, texts[-1] if texts else "")
+    return default_answer(model, texts[-1] if texts else "", texts)
 
 
 def _function_calls(reply: Reply) -> list[dict[str, Any]]:

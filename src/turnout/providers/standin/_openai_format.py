@@ -67,7 +67,7 @@ def _answer(reply: Reply, model: str, texts: list[str]) -> str:
     return (
         reply.content
         if reply.content is not None
-        else default_answer(model, texts[-1] if texts else "")
+        else default_answer(model, texts[-1] if texts else "", texts)
     )
 
 

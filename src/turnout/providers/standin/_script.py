@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict, deque
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -107,12 +108,17 @@ class Script:
             self.served.clear()
 
 
-def default_answer(model: str, prompt: str) -> str:
+def default_answer(model: str, prompt: str, texts: Sequence[str] = ()) -> str:
+    """The unscripted answer: names the model and the question; where the request carries
+    numbered sources (turnout's rag pattern), it cites the first, as a model asked to would."""
     words = prompt.split()
     gist = " ".join(words[:12]) + ("..." if len(words) > 12 else "")
-    return (
+    answer = (
         f"Simulated answer from {model} to: {gist}" if gist else f"Simulated answer from {model}."
     )
+    if any(t.lstrip().startswith("[1] ") for t in texts):
+        answer += " [1]"
+    return answer
 
 
 def estimate_prompt_tokens(texts: list[str], images: int) -> int:

@@ -1,0 +1,162 @@
+"""Uploads: a tenant's images and PDFs, kept under the gateway's home and indexed with the
+index's own ingestion, so the manifest, refresh and the freshness SLO cover them too.
+
+Each tenant's uploads to a collection live in one folder (`uploads/<collection>/<tenant>`),
+registered as an indexed root: `turnout index refresh` and `status` see uploads like any
+other source. Re-uploading a file of the same name replaces it (its items are re-indexed
+with the same ids); deleting an uploaded item deletes its file and every item made from it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from turnout.core import PayloadTooLargeError, Settings, UnsupportedMediaError
+
+from ._collections import ItemNotFoundError, public_id
+from ._media import PDFIUM
+from ._retrieval import Retrieval, uploads_dir
+
+_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".pdf")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass
+class UploadReport:
+    files: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def items(self) -> int:
+        return sum(len(f["items"]) for f in self.files)
+
+
+def safe_name(filename: str) -> str:
+    """A file name that stays inside the tenant's folder and keeps its extension."""
+    name = _UNSAFE.sub("_", Path(filename or "").name).strip("._")[:120]
+    suffix = Path(name).suffix.lower()
+    if suffix not in _SUFFIXES:
+        raise UnsupportedMediaError(
+            f"{filename!r}: uploads take images ({', '.join(_SUFFIXES[:-1])}) and PDFs "
+            "(.pdf); name the file with its extension"
+        )
+    return name
+
+
+class Uploads:
+    def __init__(self, settings: Settings, retrieval: Retrieval) -> None:
+        self.settings = settings
+        self.retrieval = retrieval
+
+    async def add(
+        self, tenant: str, collection: str, files: list[tuple[str, bytes]]
+    ) -> UploadReport:
+        """Store and index the files; files that cannot be indexed are reported, not kept."""
+        # Tenant ids are checked by governance (lower-case letters, digits, '_' and '-'):
+        # safe as a folder name.
+        limit = self.settings.search.max_upload_bytes
+        total = sum(len(data) for _, data in files)
+        if total > limit:
+            raise PayloadTooLargeError(
+                f"upload of {total:,} bytes; at most {limit:,} per request "
+                "(search.max_upload_bytes)"
+            )
+        names = [safe_name(filename) for filename, _ in files]
+        thread = self.retrieval.collections.get(collection, create=True)
+        spec = await thread.spec()
+        recorded = spec.encoder if spec is not None else self.settings.search.encoder
+        if spec is None and not recorded and not self.settings.search.encoders.get(collection):
+            from turnout.core import ConfigError
+
+            raise ConfigError(
+                f"collection {collection!r} does not exist and the gateway has no encoder to "
+                "create it with: set search.encoder (TURNOUT_SEARCH__ENCODER)"
+            )
+        embedder = await self.retrieval.encoders.get(
+            self.retrieval.encoders.spec_for(collection, recorded)
+        )
+        folder = uploads_dir(self.settings, collection, tenant)
+        index = self.settings.index
+
+        def store_and_index(c: Any) -> UploadReport:
+            from turnout.retrieval.index import index_sources
+
+            folder.mkdir(parents=True, exist_ok=True)
+            paths = []
+            for name, (_, data) in zip(names, files, strict=True):
+                path = folder / name
+                tmp = path.with_name(f".{name}.part")
+                tmp.write_bytes(data)
+                os.replace(tmp, path)
+                paths.append(path)
+            with PDFIUM:
+                result = index_sources(
+                    c,
+                    embedder.encoder,
+                    [folder],
+                    tenant=tenant,
+                    batch_size=index.batch_size,
+                    max_pixels=index.max_image_pixels,
+                    pdf_scale=index.pdf_scale,
+                )
+            report = UploadReport()
+            refused = {Path(path).name: reason for path, reason in result.skipped}
+            for original, path in zip(files, paths, strict=True):
+                if path.name in refused:
+                    report.skipped.append({"file": original[0], "reason": refused[path.name]})
+                    path.unlink(missing_ok=True)  # nothing half-kept: it is not indexed
+                    continue
+                ids = sorted(c.manifest.items_of(tenant, str(path)))
+                report.files.append(
+                    {
+                        "file": path.name,
+                        "bytes": path.stat().st_size,
+                        "items": [public_id(collection, i) for i in ids],
+                    }
+                )
+            return report
+
+        report = await thread.run_creating(embedder.encoder, store_and_index)
+        thread.forget_presence(tenant)
+        return report
+
+    async def delete(self, tenant: str, collection: str, public: str) -> int:
+        """Delete an item: an uploaded file's items all go with its file; an item indexed
+        from elsewhere goes alone. Returns how many items were removed."""
+        owner, item = await self.retrieval.item(tenant, public)
+        if owner != collection:
+            raise ItemNotFoundError(public)
+        folder = uploads_dir(self.settings, collection, tenant)
+        source = Path(item.source.source)
+        thread = self.retrieval.collections.get(collection)
+        embedder = await self.retrieval.embedder(thread)
+        index = self.settings.index
+
+        def remove(c: Any) -> int:
+            from turnout.retrieval.index import index_sources
+
+            if source.parent != folder:
+                return int(c.delete(tenant, [item.id]))
+            before = len(c.manifest.items_of(tenant, str(source)))
+            source.unlink(missing_ok=True)
+            # Indexing the folder again removes what was deleted at the source (and
+            # picks up anything else pending there).
+            with PDFIUM:
+                index_sources(
+                    c,
+                    embedder.encoder,
+                    [folder],
+                    tenant=tenant,
+                    batch_size=index.batch_size,
+                    max_pixels=index.max_image_pixels,
+                    pdf_scale=index.pdf_scale,
+                )
+            return before
+
+        removed = await thread.run(remove)
+        thread.forget_presence(tenant)
+        return removed
