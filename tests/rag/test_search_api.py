@@ -222,3 +222,23 @@ def test_upload_names_stay_inside_the_tenants_folder(gateway: Gateway, name: str
     assert made.status_code == 201, made.text
     stored = made.json()["files"][0]["file"]
     assert "/" not in stored and ".." not in stored
+
+
+def test_uploads_are_under_the_freshness_slo_and_in_the_metrics(gateway: Gateway) -> None:
+    from turnout.gateway.retrieval import uploads_dir
+
+    tenant = f"t{secrets.token_hex(4)}"
+    alice = gateway.client(gateway.tenant(tenant))
+    upload_photos(alice, "fresh", PHOTOS[:2])
+    described = alice.get("/v1/collections/fresh").json()
+    assert described["items"] == 2
+    fresh = described["freshness"]
+    assert fresh["pending"] == 0 and fresh["slo_ok"] is True and fresh["last_refresh"] > 0
+
+    # A change at the source (the tenant's upload folder) not yet indexed is pending, and
+    # the age of the oldest such change is exported per collection.
+    folder = uploads_dir(gateway.app.state.retrieval.settings, "fresh", tenant)
+    photo("rocket").save(folder / "late.png")
+    assert alice.get("/v1/collections/fresh").json()["freshness"]["pending"] == 1
+    metrics = httpx.get(f"{gateway.url}/metrics").text
+    assert 'turnout_index_freshness_age_seconds{collection="fresh"}' in metrics

@@ -71,16 +71,17 @@ def build_app(
     def breakers() -> dict[str, str]:
         return {u.deployment.label: u.breaker.state for u in upstreams.all()}
 
+    # Encoders and collections open on first use: a gateway without retrieval pays nothing.
+    retrieval = Retrieval(settings)
     telemetry = Telemetry(
         settings,
         governor.db,
         breakers,
+        freshness=retrieval.freshness_ages,
         budgets=governor.budgets_left,
         span_exporter=span_exporter,
     )
     judging = Judging(settings, upstreams, governor, telemetry.metrics, catalog)
-    # Encoders and collections open on first use: a gateway without retrieval pays nothing.
-    retrieval = Retrieval(settings)
     service = ChatService(
         settings, router, upstreams, governor, telemetry, judging, RagPath(retrieval)
     )
@@ -106,7 +107,11 @@ def build_app(
     app.include_router(admin_routes(settings, governor))
     app.include_router(feedback_routes(governor, telemetry))
     app.include_router(search_routes(settings, governor, retrieval))
-    app.include_router(dashboard_routes(settings, governor.db, simulated=simulated))
+    app.include_router(
+        dashboard_routes(
+            settings, governor.db, freshness=retrieval.freshness_rows, simulated=simulated
+        )
+    )
     app.add_exception_handler(HTTPException, handle_http)
     # turnout's own errors by class: Starlette answers those in its exception middleware
     # and keeps the connection. The `Exception` handler runs in its server-error

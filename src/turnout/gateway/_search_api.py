@@ -4,7 +4,7 @@
     GET    /v1/items/{id}/thumbnail            a JPEG of the item, longest side bounded
     POST   /v1/collections/{c}/items           multipart upload of images and PDFs
     DELETE /v1/collections/{c}/items/{id}      an item (an upload: its file and all its items)
-    GET    /v1/collections/{c}                 how many of the caller's items it holds
+    GET    /v1/collections/{c}                 the caller's items in it, and their freshness
 
 Each is authenticated like chat completions, admitted by the tenant's and user's rate
 limits, and scoped to the caller's tenant.
@@ -173,11 +173,21 @@ def search_routes(settings: Settings, governor: Governor, retrieval: Retrieval) 
 
     @router.get("/v1/collections/{collection}")
     async def describe(collection: str, request: Request) -> Response:
+        from turnout.retrieval.index import freshness
+
         async def work(caller: Caller) -> Response:
             tenant = caller.tenant.id
             thread = await retrieval.visible(tenant, collection)
-            items = await thread.run(lambda c: c.count(tenant))
-            return _json({"collection": collection, "items": items})
+            known = await thread.run(lambda c: freshness(c, tenant=tenant))
+            fresh = {
+                "last_refresh": known.last_refresh,
+                "pending": known.pending,
+                "oldest_pending_age_s": known.oldest_pending_age_s,
+                "slo_s": known.slo_s,
+                "slo_ok": known.slo_ok,
+                "failed": known.failed,
+            }
+            return _json({"collection": collection, "items": known.items, "freshness": fresh})
 
         return await admitted(request, work)
 

@@ -373,6 +373,8 @@ class ChatService:
         for stage, seconds in context.timings.items():
             obs.stages.add(stage, seconds)
         obs.retrieved = [s["id"] for s in context.sources]
+        if any(s["page"] for s in context.sources):
+            obs.modality = "document"  # answered from document pages
         obs.retrieval_note = f"{len(context.sources)} items; why={why}"
         return context, plan
 

@@ -172,7 +172,9 @@ class HFDualEncoder:
         order = sorted(range(len(texts)), key=lambda i: len(encoded["input_ids"][i]))
         size = self.options.batch_size
         chunks = [order[start : start + size] for start in range(0, len(order), size)]
-        results = in_streams(chunks, forward, streams=self._streams, threads=self._threads)
+        # One batch (a query) runs right here: a thread pool per call costs a millisecond.
+        streams = self._streams if len(chunks) > 1 else 1
+        results = in_streams(chunks, forward, streams=streams, threads=self._threads)
         for chunk, vectors in zip(chunks, results, strict=True):
             out[chunk] = vectors
             if progress:

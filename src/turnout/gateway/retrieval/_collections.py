@@ -110,6 +110,17 @@ class CollectionThread:
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, job)
 
+    def run_blocking(self, work: Callable[[Collection], T], timeout: float = 30.0) -> T:
+        """`run` for callers on other threads (a metrics scrape, the dashboard's data)."""
+
+        def job() -> T:
+            collection = self._open()
+            if collection is None:
+                raise CollectionNotVisibleError(self.name)
+            return work(collection)
+
+        return self._pool.submit(job).result(timeout=timeout)
+
     async def run_creating(self, encoder: Any, work: Callable[[Collection], T]) -> T:
         """As `run`, creating the collection for `encoder` first when it does not exist."""
         loop = asyncio.get_running_loop()

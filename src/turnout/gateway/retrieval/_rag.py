@@ -181,7 +181,8 @@ class RagPath:
         ]
         pictures: list[bytes | None] = [None] * len(hits)
         if settings.attach in ("images", "both"):
-            wanted = [i for i, h in enumerate(hits) if h.item.modality in ("image", "page")]
+            # Every hit has a picture: a photo, or the page its text came from.
+            wanted = list(range(len(hits)))
             rendered = await asyncio.gather(
                 *(self.retrieval.picture(hits[i].item, settings.image_side) for i in wanted),
                 return_exceptions=True,

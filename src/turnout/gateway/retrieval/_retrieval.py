@@ -177,6 +177,22 @@ class Retrieval:
         except ValueError:
             return item.source.source
 
+    # -- freshness, for the metrics and the dashboard (called off the event loop) ---------
+
+    def freshness_rows(self) -> list[dict[str, Any]]:
+        """Per collection: the age of its oldest change not yet indexed, and its SLO."""
+        from turnout.retrieval.index import freshness, list_collections
+
+        rows = []
+        for name in list_collections(self.settings):
+            known = self.collections.get(name).run_blocking(lambda c: freshness(c))
+            age = known.oldest_pending_age_s or 0.0
+            rows.append({"collection": name, "age_s": age, "slo_s": known.slo_s})
+        return rows
+
+    def freshness_ages(self) -> list[tuple[str, float]]:
+        return [(row["collection"], row["age_s"]) for row in self.freshness_rows()]
+
     async def close(self) -> None:
         await self.collections.close()
         self.encoders.close()
