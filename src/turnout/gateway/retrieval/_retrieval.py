@@ -164,7 +164,7 @@ class Retrieval:
             "source": self.display_source(collection, item),
             "page": item.source.page,
             "region": list(item.source.box) if item.source.box else None,
-            "text": text[:text_chars] if text else None,
+            "text": text[:text_chars] if text and text_chars else None,
             "metadata": item.metadata,
             "thumbnail_url": f"/v1/items/{ident}/thumbnail",
         }
