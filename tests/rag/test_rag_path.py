@@ -212,3 +212,26 @@ def test_a_streamed_rag_answer_ends_with_its_citations(
     final = chunks[-1].model_extra["turnout"]
     assert [c["marker"] for c in final["citations"]] == [1]
     assert final["retrieval"]["collection"] == "docs"
+
+
+def test_a_header_turns_retrieval_on_or_off_per_request_for_ablations(
+    gateway: Gateway, standin: StandInServer, with_manual: tuple[str, Path]
+) -> None:
+    key, _ = with_manual
+    client = sdk(gateway, key)
+
+    def asked(value: str) -> Any:
+        return client.chat.completions.with_raw_response.create(
+            model="docqa",
+            messages=[{"role": "user", "content": "What does the manual say?"}],
+            extra_headers={"x-turnout-retrieval": value},
+        )
+
+    off = asked("off")
+    assert "pattern=direct" in off.headers["x-turnout-route"]
+    assert "turned retrieval off" in off.headers["x-turnout-retrieval"]
+    assert len(sent_to(standin)[-1]["messages"]) == 1
+    on = asked("on")
+    assert "pattern=rag" in on.headers["x-turnout-route"]
+    with pytest.raises(openai.BadRequestError, match="expected on or off"):
+        asked("maybe")

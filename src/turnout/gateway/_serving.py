@@ -15,7 +15,15 @@ from typing import Any
 
 import orjson
 
-from turnout.core import AudioPart, ChatRequest, ProviderError, Settings, Usage, to_micros
+from turnout.core import (
+    AudioPart,
+    ChatRequest,
+    InvalidInputError,
+    ProviderError,
+    Settings,
+    Usage,
+    to_micros,
+)
 from turnout.providers import StreamEnd
 
 from ._cascade import (
@@ -273,7 +281,12 @@ class ChatService:
         obs.route, obs.start_tier = plan.route, plan.ladder[0].name
         upstreams = [self.upstreams.get(d) for tier in plan.ladder for d in tier.deployments]
         self.governor.check_access(caller, plan, upstreams)
-        context, plan = await self._retrieve(caller, chat, facts, plan, obs)
+        asked_retrieval = headers.get("x-turnout-retrieval")
+        if asked_retrieval not in (None, "on", "off"):
+            raise InvalidInputError(
+                f"x-turnout-retrieval: {asked_retrieval[:20]!r}; expected on or off"
+            )
+        context, plan = await self._retrieve(caller, chat, facts, plan, obs, asked_retrieval)
         obs.pattern = plan.pattern
         _gold(obs, headers)
         added = 0
@@ -358,6 +371,7 @@ class ChatService:
         facts: RequestFacts,
         plan: Plan,
         obs: Observation,
+        asked: str | None = None,
     ) -> tuple[Context | None, Plan]:
         """The rag pattern's retrieval step, when the route has one and its rule says so;
         otherwise the request goes down the direct path (and the headers say why)."""
@@ -365,7 +379,7 @@ class ChatService:
         if plan.pattern != "rag" or retrieval is None or self.rag is None:
             return None, plan
         context, why = await self.rag.prepare(
-            caller.tenant.id, retrieval, chat, has_own_image=bool(facts.images)
+            caller.tenant.id, retrieval, chat, has_own_image=bool(facts.images), asked=asked
         )
         if context is None:
             obs.retrieval_note = f"skipped; why={why}"

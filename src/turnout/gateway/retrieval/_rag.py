@@ -123,14 +123,26 @@ def question_of(chat: ChatRequest) -> tuple[int, str, str | None]:
 
 
 def decide(
-    settings: RetrievalSettings, chat: ChatRequest, has_own_image: bool, has_items: bool
+    settings: RetrievalSettings,
+    chat: ChatRequest,
+    has_own_image: bool,
+    has_items: bool,
+    asked: str | None = None,
 ) -> tuple[bool, str]:
-    """Whether this request retrieves, and why (the reason lands in a header and the log)."""
+    """Whether this request retrieves, and why (the reason lands in a header and the log).
+
+    `asked` is the caller's `x-turnout-retrieval` header: `off` sends the request down the
+    direct path, `on` retrieves whenever there is something to retrieve; an ablation of
+    the two paths on the same traffic is then a header away."""
+    if asked == "off":
+        return False, "the caller turned retrieval off (x-turnout-retrieval: off)"
     if not has_items:
         return False, f"the tenant has no items in {settings.collection}"
     last, text, image = question_of(chat)
     if last < 0 or (not text and image is None):
         return False, "no user message to search with"
+    if asked == "on":
+        return True, "the caller turned retrieval on (x-turnout-retrieval: on)"
     if settings.when == "always":
         return True, "route retrieves always"
     words = set(_WORD.findall(text.lower()))
@@ -151,14 +163,17 @@ class RagPath:
         settings: RetrievalSettings,
         chat: ChatRequest,
         has_own_image: bool,
+        asked: str | None = None,
     ) -> tuple[Context | None, str]:
         """Retrieve for the request (when the rule says so) and attach what was found."""
-        try:
-            thread = self.retrieval.collections.get(settings.collection)
-            has_items = await thread.visible_to(tenant)
-        except NotFoundError:
-            has_items = False
-        go, why = decide(settings, chat, has_own_image, has_items)
+        has_items = False
+        if asked != "off":
+            try:
+                thread = self.retrieval.collections.get(settings.collection)
+                has_items = await thread.visible_to(tenant)
+            except NotFoundError:
+                pass
+        go, why = decide(settings, chat, has_own_image, has_items, asked)
         if not go:
             return None, why
         last, text, image = question_of(chat)
