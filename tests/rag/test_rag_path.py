@@ -235,3 +235,38 @@ def test_a_header_turns_retrieval_on_or_off_per_request_for_ablations(
     assert "pattern=rag" in on.headers["x-turnout-route"]
     with pytest.raises(openai.BadRequestError, match="expected on or off"):
         asked("maybe")
+
+
+def test_the_log_line_and_metrics_carry_the_retrieval(
+    gateway: Gateway,
+    standin: StandInServer,
+    with_manual: tuple[str, Path],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import json
+    import logging
+    import time
+
+    import httpx
+
+    caplog.set_level(logging.INFO, logger="turnout.gateway.requests")
+    key, _ = with_manual
+    raw = ask(gateway, key, "Which page of the manual covers the battery?")
+    supplied = [s["id"] for s in raw.parse().model_extra["turnout"]["retrieval"]["items"]]
+    request_id = raw.headers["x-request-id"]
+    deadline = time.monotonic() + 5
+    lines: list[dict[str, Any]] = []
+    while not lines and time.monotonic() < deadline:
+        lines = [
+            json.loads(r.getMessage())
+            for r in caplog.records
+            if r.name == "turnout.gateway.requests" and request_id in r.getMessage()
+        ]
+        time.sleep(0.02)
+    (line,) = lines
+    assert line["pattern"] == "rag" and line["modality"] == "document"
+    assert line["retrieval"] == "2 items; why=the message refers to documents"
+    assert line["retrieved_ids"] == supplied
+    assert {"embed", "retrieve", "attach"} <= set(line["stages_ms"])
+    metrics = httpx.get(f"{gateway.url}/metrics").text
+    assert 'stage="retrieve"' in metrics and 'pattern="rag"' in metrics
