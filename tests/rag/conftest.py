@@ -16,26 +16,14 @@ from PIL import Image
 
 from tests.gateway.conftest import standin, upstream
 from tests.gateway.harness import route_settings
+from tests.index.conftest import clip_dir, offline
 from turnout.core import Settings
 from turnout.gateway import BackgroundGateway
 from turnout.providers.standin import StandInServer
 
-from ..retrieval.tiny import build_clip
-
-__all__ = ["standin", "upstream"]
+__all__ = ["clip_dir", "offline", "standin", "upstream"]
 
 ADMIN = "admin-secret-for-rag-tests"
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-
-
-@pytest.fixture(scope="session")
-def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_clip(tmp_path_factory.mktemp("rag-clip"))
 
 
 @dataclass
