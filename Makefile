@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.turnout-installed
 
-.PHONY: install demo test lint typecheck unit bench clean browser
+.PHONY: install demo test lint typecheck unit bench clean browser ocr
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,16 @@ browser:
 			chromium chromium-driver; \
 	fi
 
-unit: install browser
+# Tesseract with English and orientation data for OCR of scanned pages; installed only
+# when missing (needs root, as on the project's machines and CI).
+ocr:
+	@if ! tesseract --list-langs 2>/dev/null | grep -qx eng \
+		|| ! tesseract --list-langs 2>/dev/null | grep -qx osd; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd; \
+	fi
+
+unit: install browser ocr
 	$(BIN)/pytest
 
 test: lint typecheck unit

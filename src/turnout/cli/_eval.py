@@ -1,4 +1,6 @@
-"""`turnout eval retrieval`: recall@k of image-text encoders on a dataset, with a gallery."""
+"""`turnout eval retrieval`: recall@k of image-text encoders on a dataset, with a gallery;
+`turnout eval docqa`: page recall@k and MRR of each retriever and their fusion on a
+document collection, for one's own questions."""
 
 from __future__ import annotations
 
@@ -119,6 +121,73 @@ def retrieval(
         )
     written = [files.json, files.csv, files.markdown, *([files.gallery] if files.gallery else [])]
     screen.print("wrote " + ", ".join(str(p) for p in written))
+
+
+@app.command(
+    "docqa",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": False},
+)
+def docqa(
+    ctx: typer.Context,
+    collection: str = typer.Option(..., "--collection", "-C", help="Document collection."),
+    tenant: str = typer.Option(..., "--tenant", "-t", help="Tenant whose documents to search."),
+    questions: Path = typer.Option(
+        ..., "--questions", "-q", help="JSONL: question, doc, page (from 1), optional answer."
+    ),
+    k: list[str] = typer.Option(None, "--k", help="Cut-offs for recall@k (default: 1 5 10)."),
+    out: Path = typer.Option(Path("turnout-docqa"), "--out", "-o", help="Folder for the report."),
+    retriever: list[str] = typer.Option(
+        None, "--retriever", "-r", help="image, text, bm25 (repeatable; default: all it has)."
+    ),
+    fusion: str | None = typer.Option(
+        None, "--fusion", help="rrf or weighted (default: the collection's)."
+    ),
+    weight: list[str] = typer.Option(None, "--weight", help="RETRIEVER=WEIGHT (repeatable)."),
+    miss_k: int = typer.Option(5, "--miss-k", help="List questions the fusion missed in top k."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the CIs."),
+) -> None:
+    """Page recall@k and MRR per retriever and fused, side by side, with the misses."""
+    from turnout.evaluation import (
+        docqa_table,
+        evaluate_docqa,
+        load_questions,
+        write_docqa_report,
+    )
+    from turnout.retrieval.index import choose_retrievers, open_collection
+
+    from ._index import collection_encoders, parse_weights
+
+    state: CliState = ctx.obj
+    ks = _parse_ks(k, list(ctx.args))
+    asked = load_questions(questions)
+    screen = console()
+    with open_collection(state.settings, collection) as coll:
+        chosen = choose_retrievers(coll, retriever or None)
+        encoder, text_encoder = (
+            collection_encoders(coll, None, 8) if chosen != ["bm25"] else (None, None)
+        )
+        report = evaluate_docqa(
+            coll,
+            encoder,
+            text_encoder,
+            tenant=tenant,
+            questions=asked,
+            ks=ks,
+            retrievers=chosen,
+            fusion=fusion,
+            weights=parse_weights(weight),
+            bootstrap_resamples=bootstrap,
+        )
+    files = write_docqa_report(report, out, miss_k=miss_k)
+    screen.print(docqa_table(report))
+    screen.print(
+        f"page recall in percent; {len(report.misses(miss_k))} question(s) missed by the "
+        f"fusion's top {miss_k}; {len(report.skipped)} skipped",
+        highlight=False,
+    )
+    for line, reason in report.skipped:
+        screen.print(f"skipped line {line}: {reason}", highlight=False, markup=False)
+    screen.print(f"wrote {files.json}, {files.markdown}, {files.html}", highlight=False)
 
 
 def _quiet_transformers() -> None:

@@ -27,6 +27,36 @@ def _encoder(spec: str, batch_size: int) -> Any:
     return load_encoder(spec, EncoderOptions(batch_size=batch_size))
 
 
+def _text_encoder(spec: str) -> Any:
+    from turnout.retrieval import load_text_encoder
+
+    from ._eval import _quiet_transformers
+
+    _quiet_transformers()
+    return load_text_encoder(spec)
+
+
+def collection_encoders(
+    collection: Collection, given: str | None, batch_size: int
+) -> tuple[Any, Any]:
+    """A collection's encoder and, for a document collection, its text encoder (or None).
+
+    A text-only document collection's encoder is its text encoder: both are that one.
+    """
+    documents = collection.spec.documents
+    if documents is not None and not documents.images:
+        text = _text_encoder(given or documents.text_encoder)
+        collection.check_encoder(text)
+        collection.check_text_encoder(text)
+        return text, text
+    encoder = _collection_encoder(collection, given, batch_size)
+    if documents is None:
+        return encoder, None
+    text = _text_encoder(documents.text_encoder)
+    collection.check_text_encoder(text)
+    return encoder, text
+
+
 def _collection_encoder(collection: Collection, given: str | None, batch_size: int) -> Any:
     """The encoder to use with a collection: the one it records, or a given one (checked)."""
     from turnout.core import InvalidInputError
@@ -108,8 +138,39 @@ def _print_report(reports: list[IngestReport], as_json: bool) -> None:
             f"{r.seconds:.1f} s ({r.items_per_s:,.1f} items/s)",
             highlight=False,
         )
+        pages = r.pages_text_layer + r.pages_ocr + r.pages_without_text
+        if pages:
+            screen.print(
+                f"pages: {r.pages_text_layer:,} from the text layer, {r.pages_ocr:,} by OCR "
+                f"({r.pages_low_confidence:,} below the confidence floor), "
+                f"{r.pages_without_text:,} without text",
+                highlight=False,
+            )
+        for warning in r.warnings:
+            screen.print(f"warning: {warning}", highlight=False, markup=False)
         for path, reason in r.skipped:
             screen.print(f"skipped {path}: {reason}", highlight=False, markup=False)
+
+
+def parse_weights(given: list[str] | None) -> dict[str, float] | None:
+    """`--weight text=2 --weight bm25=1` (or `text=2,bm25=1`) as {retriever: weight}."""
+    from turnout.core import InvalidInputError
+
+    if not given:
+        return None
+    out: dict[str, float] = {}
+    for text in given:
+        for part in text.split(","):
+            name, sep, value = part.partition("=")
+            try:
+                out[name.strip()] = float(value) if sep else float("nan")
+            except ValueError:
+                out[name.strip()] = float("nan")
+            if out[name.strip()] != out[name.strip()]:
+                raise InvalidInputError(
+                    f"--weight {part!r}: expected RETRIEVER=NUMBER, e.g. --weight text=2"
+                )
+    return out
 
 
 @app.command("add")
@@ -133,6 +194,28 @@ def add(
     no_text: bool = typer.Option(
         False, "--no-text", help="Do not index captions and page text as text items."
     ),
+    text_encoder: str | None = typer.Option(
+        None,
+        "--text-encoder",
+        help="New document collection: page text and passages embedded by this "
+        "sentence-transformers model (minilm, a folder, hf:ID); alone, a text-only one.",
+    ),
+    no_bm25: bool = typer.Option(False, "--no-bm25", help="Document collection without BM25."),
+    no_ocr: bool = typer.Option(False, "--no-ocr", help="Do not OCR pages without a text layer."),
+    ocr_images: bool = typer.Option(
+        False, "--ocr-images", help="Also OCR image files (photos of documents, screenshots)."
+    ),
+    min_confidence: float = typer.Option(
+        60.0, "--min-ocr-confidence", help="OCR pages below this mean confidence are flagged."
+    ),
+    passage_words: int = typer.Option(80, "--passage-words", help="Words per passage."),
+    passage_overlap: int = typer.Option(
+        20, "--passage-overlap", help="Words shared by neighbours."
+    ),
+    fusion: str = typer.Option("rrf", "--fusion", help="Default fusion: rrf or weighted."),
+    weight: list[str] = typer.Option(
+        None, "--weight", help="Default weight per retriever, e.g. --weight text=2 (repeatable)."
+    ),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first unusable file."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
@@ -140,6 +223,8 @@ def add(
     from turnout.core import InvalidInputError
     from turnout.retrieval.index import (
         CollectionNotFoundError,
+        DocumentOptions,
+        check_fusion,
         create_collection,
         index_sources,
         open_collection,
@@ -154,14 +239,36 @@ def add(
     for source in sources:
         if not source.exists():
             raise InvalidInputError(f"{source}: no such file or folder")
+    text_model: Any = None
+    model: Any
     try:
         coll = open_collection(settings, collection)
     except CollectionNotFoundError:
-        if not encoder:
+        if not encoder and not text_encoder:
             raise InvalidInputError(
-                f"collection {collection!r} does not exist yet: give --encoder to create it"
+                f"collection {collection!r} does not exist yet: give --encoder (images, "
+                "pages) and/or --text-encoder (page text and passages) to create it"
             ) from None
-        model = _encoder(encoder, settings.index.batch_size)
+        weights = parse_weights(weight)
+        check_fusion(fusion, weights, ["image", "text", "bm25"])
+        documents = None
+        if text_encoder:
+            text_model = _text_encoder(text_encoder)
+            documents = DocumentOptions(
+                text_encoder=text_encoder,
+                text_fingerprint=text_model.fingerprint,
+                text_dim=text_model.dim if encoder else None,
+                images=bool(encoder),
+                lexical=not no_bm25,
+                ocr=not no_ocr,
+                ocr_images=ocr_images,
+                min_ocr_confidence=min_confidence,
+                passage_words=passage_words,
+                passage_overlap=passage_overlap,
+                fusion=fusion,  # type: ignore[arg-type]
+                weights=weights,
+            )
+        model = _encoder(encoder, settings.index.batch_size) if encoder else text_model
         coll = create_collection(
             settings,
             collection,
@@ -169,11 +276,14 @@ def add(
             encoder=model,
             freshness_slo_s=slo_s,
             backend=backend,
+            documents=documents,
         )
+        if documents is not None and not documents.images:
+            text_model = model
     else:
         if slo_s is not None:
             coll.spec = set_freshness_slo(settings, collection, slo_s)
-        model = _collection_encoder(coll, encoder, settings.index.batch_size)
+        model, text_model = collection_encoders(coll, encoder, settings.index.batch_size)
     with coll:
         total = sum(1 for c in plan(coll, tenant, sources).changes if c.what != "deleted")
         with _Bar(total) as bar:
@@ -183,6 +293,7 @@ def add(
                 sources,
                 tenant=tenant,
                 progress=bar,
+                text_encoder=text_model,
                 **_options(settings, strict, not no_text),
             )
     _print_report([report], as_json)
@@ -203,13 +314,14 @@ def refresh(
     state: CliState = ctx.obj
     settings = state.settings
     with open_collection(settings, collection) as coll:
-        model = _collection_encoder(coll, None, settings.index.batch_size)
+        model, text_model = collection_encoders(coll, None, settings.index.batch_size)
         with _Bar(0) as bar:
             reports = run_refresh(
                 coll,
                 model,
                 tenant=tenant,
                 progress=bar,
+                text_encoder=text_model,
                 **_options(settings, False, not no_text),
             )
     _print_report(reports, as_json)
@@ -231,7 +343,8 @@ def status(
     tenant: str | None = typer.Option(None, "--tenant", "-t", help="Only this tenant."),
     as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
 ) -> None:
-    """Items, bytes, last refresh, pending changes; exits 1 when the freshness SLO is broken."""
+    """Items, bytes, last refresh, pending changes, pages by text source and low-confidence
+    OCR pages; exits 1 when the freshness SLO is broken."""
     from datetime import UTC, datetime
 
     from turnout.retrieval.index import freshness, open_collection
@@ -241,7 +354,10 @@ def status(
         report = freshness(coll, tenant=tenant)
         spec = coll.spec
     if as_json:
-        print(json.dumps({**report.to_json(), "backend": spec.backend, "encoder": spec.encoder}))
+        extra = {"backend": spec.backend, "encoder": spec.encoder}
+        if spec.documents is not None:
+            extra["text_encoder"] = spec.documents.text_encoder
+        print(json.dumps({**report.to_json(), **extra}))
     else:
         screen = console()
         last = (
@@ -259,8 +375,14 @@ def status(
             f"changed, {report.pending_deleted} deleted); oldest unindexed change: "
             f"{_age(report.oldest_pending_age_s)}",
             f"failed sources: {report.failed}   skipped files: {report.skipped}",
-            f"freshness SLO {slo}: {verdict}",
         ]
+        if spec.documents is not None:
+            lines.append(
+                f"pages: {report.pages:,} ({report.ocr_pages:,} by OCR); low-confidence OCR "
+                f"pages: {report.low_confidence_pages:,}; pages without text: "
+                f"{report.pages_without_text:,}"
+            )
+        lines.append(f"freshness SLO {slo}: {verdict}")
         for line in lines:
             screen.print(line, highlight=False, markup=False)
     if not report.slo_ok:
@@ -280,15 +402,31 @@ def search(
     encoder: str | None = typer.Option(
         None, "--encoder", "-e", help="Encoder (default: the collection's; another is refused)."
     ),
+    retriever: list[str] = typer.Option(
+        None,
+        "--retriever",
+        "-r",
+        help="Document collections: image, text or bm25 (repeatable; default: all it has).",
+    ),
+    fusion: str | None = typer.Option(
+        None, "--fusion", help="Document collections: rrf or weighted (default: the collection's)."
+    ),
+    weight: list[str] = typer.Option(
+        None, "--weight", help="Document collections: RETRIEVER=WEIGHT (repeatable)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print hits as JSON."),
 ) -> None:
-    """Ranked hits with scores and provenance: text-to-image, image-to-image, image-to-text."""
+    """Ranked hits with scores and provenance: text-to-image, image-to-image, image-to-text;
+    on a document collection, pages fused across retrievers with their passages."""
     from turnout.retrieval.index import open_collection
     from turnout.retrieval.index import search as run_search
 
     state: CliState = ctx.obj
     settings = state.settings
     with open_collection(settings, collection) as coll:
+        if coll.spec.documents is not None and image is None and modality is None:
+            _hybrid(coll, query, tenant, k, encoder, retriever, fusion, weight, as_json)
+            return
         model = _collection_encoder(coll, encoder, 8)
         hits = run_search(
             coll,
@@ -321,3 +459,61 @@ def search(
     screen.print(table)
     if not hits:
         screen.print(f"no items for tenant {tenant!r} in collection {collection!r}")
+
+
+def _hybrid(
+    coll: Collection,
+    query: str | None,
+    tenant: str,
+    k: int,
+    encoder: str | None,
+    retrievers: list[str] | None,
+    fusion: str | None,
+    weight: list[str] | None,
+    as_json: bool,
+) -> None:
+    from turnout.core import InvalidInputError
+    from turnout.retrieval.index import choose_retrievers, hybrid_search
+
+    if query is None or not query.strip():
+        raise InvalidInputError("the query text is empty: give the text to search for")
+    chosen = choose_retrievers(coll, retrievers or None)
+    model: Any = None
+    text_model: Any = None
+    if chosen != ["bm25"]:  # BM25 alone needs no model
+        model, text_model = collection_encoders(coll, encoder, 8)
+    hits = hybrid_search(
+        coll,
+        model,
+        text_model,
+        tenant=tenant,
+        text=query,
+        k=k,
+        retrievers=chosen,
+        fusion=fusion,
+        weights=parse_weights(weight),
+    )
+    if as_json:
+        print(json.dumps([h.to_json() for h in hits], indent=2))
+        return
+    from rich.table import Table
+
+    table = Table("#", "fused", "source", "page", *chosen, "best passage")
+    for hit in hits:
+        cells = [
+            f"{hit.scores[r]:.3f} (#{hit.ranks[r]})" if r in hit.scores else "-" for r in chosen
+        ]
+        text = (hit.passages[0].item.text or "") if hit.passages else ""
+        flag = " [low OCR confidence]" if hit.item.metadata.get("low_confidence") else ""
+        table.add_row(
+            str(hit.rank),
+            f"{hit.score:.4f}",
+            hit.item.source.source,
+            str(hit.item.source.page or ""),
+            *cells,
+            text[:60] + ("..." if len(text) > 60 else "") + flag,
+        )
+    screen = console()
+    screen.print(table)
+    if not hits:
+        screen.print(f"no pages for tenant {tenant!r} in collection {coll.name!r}")

@@ -14,6 +14,21 @@ write_report(report, Path("eval-out"))
 """
 
 from ._captions import GROUPS, SPATIAL_PHRASES, CaptionType, caption_type
+from ._docqa import (
+    DocQaReport,
+    DocQuestion,
+    QuestionResult,
+    RetrieverScore,
+    evaluate_docqa,
+    load_questions,
+)
+from ._docqa_report import (
+    DocQaFiles,
+    docqa_html,
+    docqa_markdown,
+    docqa_table,
+    write_docqa_report,
+)
 from ._gallery import gallery_html
 from ._metrics import (
     ImageToTextRanks,
@@ -45,23 +60,33 @@ __all__ = [
     "CaptionType",
     "Direction",
     "DirectionResult",
+    "DocQaFiles",
+    "DocQaReport",
+    "DocQuestion",
     "EncoderResult",
     "EncoderTimings",
     "EvalProgress",
     "GroupRecall",
     "ImageToTextRanks",
     "PublishedRecall",
+    "QuestionResult",
     "Recall",
     "ReportFiles",
     "RetrievalReport",
+    "RetrieverScore",
     "RichProgress",
     "SilentProgress",
     "SkippedImage",
     "bootstrap_ci",
     "caption_type",
+    "docqa_html",
+    "docqa_markdown",
+    "docqa_table",
+    "evaluate_docqa",
     "evaluate_retrieval",
     "gallery_html",
     "image_to_text_ranks",
+    "load_questions",
     "published_models",
     "published_recall",
     "recall_at_k",
@@ -69,5 +94,6 @@ __all__ = [
     "results_markdown",
     "results_table",
     "text_to_image_ranks",
+    "write_docqa_report",
     "write_report",
 ]

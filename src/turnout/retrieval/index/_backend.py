@@ -6,7 +6,11 @@ searches restricted by `must`: equality (or any-of, for a list) on payload keys.
 no backend is asked a question that is not scoped to one tenant.
 
 Scores are "higher is closer" on every backend: cosine similarity, dot product, or the
-negated Euclidean distance; for late interaction, the sum of MaxSim over query vectors.
+negated Euclidean distance; for late interaction, the sum of MaxSim over query vectors;
+for BM25, the BM25 score.
+
+A document collection's passages also carry a `text` vector (searched with
+`using="text"`) and a text for BM25 (`search_lexical`); see `_lexical.py`.
 """
 
 from __future__ import annotations
@@ -41,7 +45,10 @@ class Backend(Protocol):
         *,
         multivector: NDArray[np.float32] | None = None,
         candidates: int = 100,
+        using: str = "dense",
     ) -> list[Found]: ...
+
+    def search_lexical(self, query: str, must: Must, k: int) -> list[Found]: ...
 
     def retrieve(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]: ...
 

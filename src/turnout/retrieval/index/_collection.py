@@ -38,11 +38,12 @@ from ._errors import (
     InvalidFilterError,
 )
 from ._late import normalise, pool_tokens, pooled_vector
-from ._manifest import Manifest, SourceRecord
+from ._manifest import Manifest, PageRecord, SourceRecord
 from ._types import (
     FILTER_KEYS,
     CollectionSpec,
     Distance,
+    DocumentOptions,
     Hit,
     Item,
     MultivectorOptions,
@@ -134,6 +135,47 @@ class Collection:
                 f"{getattr(encoder, 'name', encoder)!r} makes {dim}-dimensional ones"
             )
 
+    def documents(self) -> DocumentOptions:
+        """The collection's document options; refuses a collection made without them."""
+        if self.spec.documents is None:
+            raise CollectionMismatchError(
+                f"collection {self.name!r} has no page text or passages (it was created "
+                "without a text encoder); create a document collection with "
+                "`turnout index add --text-encoder minilm ...`"
+            )
+        return self.spec.documents
+
+    def check_text_encoder(self, encoder: Any) -> None:
+        """Refuse a text encoder other than the one the collection's passages were embedded by."""
+        documents = self.documents()
+        fingerprint = getattr(encoder, "fingerprint", None)
+        if documents.text_fingerprint and fingerprint != documents.text_fingerprint:
+            raise CollectionMismatchError(
+                f"collection {self.name!r} embedded its passages with text encoder "
+                f"{documents.text_encoder!r} (fingerprint {documents.text_fingerprint}); "
+                f"{getattr(encoder, 'name', encoder)!r} (fingerprint {fingerprint}) makes "
+                "vectors it cannot compare; search with the collection's text encoder"
+            )
+        dim = getattr(encoder, "dim", None)
+        want = documents.text_dim or self.spec.dim
+        if dim is not None and dim != want:
+            raise CollectionMismatchError(
+                f"collection {self.name!r} holds {want}-dimensional passage vectors; text "
+                f"encoder {getattr(encoder, 'name', encoder)!r} makes {dim}-dimensional ones"
+            )
+
+    def _text_vector(self, vector: NDArray[np.floating], what: str) -> NDArray[np.float32]:
+        documents = self.documents()
+        v = np.asarray(vector, dtype=np.float32)
+        if v.ndim != 1 or v.shape[0] != documents.text_dim:
+            raise CollectionMismatchError(
+                f"collection {self.name!r} holds {documents.text_dim}-dimensional text "
+                f"vectors; {what} has shape {tuple(v.shape)}"
+            )
+        if not np.all(np.isfinite(v)):
+            raise InvalidInputError(f"{what}: text vector has NaN or infinite values")
+        return normalise(v)
+
     def _vector(self, vector: NDArray[np.floating], what: str) -> NDArray[np.float32]:
         v = np.asarray(vector, dtype=np.float32)
         if v.ndim != 1 or v.shape[0] != self.spec.dim:
@@ -166,6 +208,7 @@ class Collection:
         vectors: NDArray[np.floating] | None = None,
         *,
         multivectors: Sequence[NDArray[np.floating]] | None = None,
+        text_vectors: Sequence[NDArray[np.floating] | None] | None = None,
     ) -> None:
         """Add or replace items (grouped by tenant); all-or-nothing per tenant group."""
         by_tenant: dict[str, list[int]] = {}
@@ -177,6 +220,7 @@ class Collection:
                 [items[i] for i in rows],
                 None if vectors is None else np.asarray(vectors)[rows],
                 multivectors=None if multivectors is None else [multivectors[i] for i in rows],
+                text_vectors=None if text_vectors is None else [text_vectors[i] for i in rows],
             )
 
     def delete(self, tenant: str, item_ids: Sequence[str]) -> int:
@@ -193,13 +237,15 @@ class Collection:
         vectors: NDArray[np.floating] | None,
         *,
         multivectors: Sequence[NDArray[np.floating]] | None = None,
+        text_vectors: Sequence[NDArray[np.floating] | None] | None = None,
         drop: Sequence[str] = (),
         sources: Sequence[SourceRecord] = (),
         forget_sources: Sequence[str] = (),
+        pages: Sequence[PageRecord] = (),
     ) -> None:
         """Write one all-or-nothing batch for one tenant (see the module docstring)."""
         check_tenant(tenant)
-        points = self._points(tenant, items, vectors, multivectors)
+        points = self._points(tenant, items, vectors, multivectors, text_vectors)
         put = [(item.id, p.id, item.source.source) for item, p in zip(items, points, strict=True)]
         old = self.manifest.pids(tenant, [i.id for i in items] + list(drop))
         added = [p.id for p in points]
@@ -215,6 +261,7 @@ class Collection:
                 [d for d in drop if d not in {i.id for i in items}],
                 sources,
                 forget_sources,
+                pages,
             )
         except BaseException:
             self._roll_back(batch, added)
@@ -229,9 +276,21 @@ class Collection:
         items: Sequence[Item],
         vectors: NDArray[np.floating] | None,
         multivectors: Sequence[NDArray[np.floating]] | None,
+        text_vectors: Sequence[NDArray[np.floating] | None] | None = None,
     ) -> list[Point]:
         if not items:
             return []
+        documents = self.spec.documents
+        separate_text = documents is not None and documents.text_dim is not None
+        if text_vectors is not None and (not separate_text or len(text_vectors) != len(items)):
+            raise CollectionMismatchError(
+                f"collection {self.name!r}: "
+                + (
+                    f"{len(items)} items but {len(text_vectors)} text vectors"
+                    if separate_text
+                    else "it keeps no separate text vectors (its encoder embeds the passages)"
+                )
+            )
         mv = self.spec.multivector
         if mv is not None and (multivectors is None or len(multivectors) != len(items)):
             raise CollectionMismatchError(
@@ -265,8 +324,35 @@ class Collection:
                 assert multivectors is not None
                 vector = pooled_vector(np.asarray(multivectors[i], dtype=np.float32))
                 vector = self._vector(vector, f"item {item.id!r}")
-            data = vector.tobytes() + (multi.tobytes() if multi is not None else b"")
-            points.append(Point(point_id(self.name, item, data), vector, item.payload(), multi))
+            text_vector = None
+            if text_vectors is not None and text_vectors[i] is not None:
+                given = text_vectors[i]
+                assert given is not None
+                text_vector = self._text_vector(given, f"item {item.id!r}")
+            # BM25 indexes every text item of a document collection (passages, captions).
+            lexical = (
+                item.text
+                if documents is not None
+                and documents.lexical
+                and item.modality == "text"
+                and item.text
+                else None
+            )
+            data = (
+                vector.tobytes()
+                + (multi.tobytes() if multi is not None else b"")
+                + (text_vector.tobytes() if text_vector is not None else b"")
+            )
+            points.append(
+                Point(
+                    point_id(self.name, item, data),
+                    vector,
+                    item.payload(),
+                    multi,
+                    text_vector,
+                    lexical,
+                )
+            )
         return points
 
     def _roll_back(self, batch: int, added: Sequence[str]) -> None:
@@ -324,6 +410,57 @@ class Collection:
                 continue
             hits.append(Hit(Item.from_payload(payload), score, len(hits) + 1))
         return hits
+
+    def _hits(self, found: list[tuple[str, float, dict[str, Any]]], tenant: str) -> list[Hit]:
+        hits: list[Hit] = []
+        for _pid, score, payload in found:
+            if payload.get("tenant") != tenant:  # belt and braces, as in `search`
+                continue
+            hits.append(Hit(Item.from_payload(payload), score, len(hits) + 1))
+        return hits
+
+    def search_text(
+        self,
+        vector: NDArray[np.floating],
+        *,
+        tenant: str,
+        k: int = 10,
+        filters: dict[str, Any] | None = None,
+    ) -> list[Hit]:
+        """The tenant's k passages nearest a text encoder's query vector (dense text)."""
+        check_tenant(tenant)
+        documents = self.documents()
+        if k < 1:
+            raise InvalidInputError(f"k must be at least 1, got {k}")
+        must: Must = {**check_filters(filters), "tenant": tenant, "modality": "text"}
+        if documents.text_dim is None:  # the collection's own encoder embeds the passages
+            return self._hits(
+                self.backend.search(self._vector(vector, "the query"), must, k), tenant
+            )
+        query = self._text_vector(vector, "the query")
+        return self._hits(self.backend.search(query, must, k, using="text"), tenant)
+
+    def search_lexical(
+        self,
+        query: str,
+        *,
+        tenant: str,
+        k: int = 10,
+        filters: dict[str, Any] | None = None,
+    ) -> list[Hit]:
+        """The tenant's k passages that BM25 ranks best for `query`."""
+        check_tenant(tenant)
+        documents = self.documents()
+        if not documents.lexical:
+            raise CollectionMismatchError(
+                f"collection {self.name!r} was created without BM25 (--no-bm25)"
+            )
+        if k < 1:
+            raise InvalidInputError(f"k must be at least 1, got {k}")
+        if not query.strip():
+            raise InvalidInputError("the query text is empty")
+        must: Must = {**check_filters(filters), "tenant": tenant, "modality": "text"}
+        return self._hits(self.backend.search_lexical(query, must, k), tenant)
 
     def get(self, tenant: str, item_ids: Sequence[str]) -> list[Item]:
         check_tenant(tenant)
@@ -397,8 +534,13 @@ def create_collection(
     freshness_slo_s: float | None = None,
     backend: str | None = None,
     exist_ok: bool = False,
+    documents: DocumentOptions | None = None,
 ) -> Collection:
-    """Create a collection (or, with `exist_ok`, open it after checking it matches)."""
+    """Create a collection (or, with `exist_ok`, open it after checking it matches).
+
+    With `documents`, a document collection: PDFs give page text (text layer or OCR) cut
+    into passages, searched by dense text and BM25 beside the page images.
+    """
     check_name(name)
     if dim < 1:
         raise InvalidInputError(f"dimension must be at least 1, got {dim}")
@@ -414,6 +556,12 @@ def create_collection(
             problems.append(f"dimension {collection.spec.dim}, not {dim}")
         if collection.spec.distance != distance:
             problems.append(f"distance {collection.spec.distance}, not {distance}")
+        if (collection.spec.documents is None) != (documents is None):
+            problems.append(
+                "page text and passages"
+                if collection.spec.documents is not None
+                else "no page text or passages"
+            )
         if problems:
             collection.close()
             raise CollectionMismatchError(
@@ -436,6 +584,7 @@ def create_collection(
         freshness_slo_s=freshness_slo_s,
         backend=backend or settings.index.backend,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        documents=documents,
     )
     if spec.backend not in ("edge", "server", "faiss"):
         raise InvalidInputError(f"backend {spec.backend!r}: expected edge, server or faiss")

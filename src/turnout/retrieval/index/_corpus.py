@@ -3,7 +3,10 @@
 Every file that cannot be indexed gets an `UnusableSourceError` naming it and saying why:
 an empty file, an unsupported format, a symlink leading out of the folder, an image or page
 claiming more pixels than `index.max_image_pixels` (a decompression bomb), a corrupt or
-truncated image, a PDF that is broken or encrypted.
+truncated image, a PDF that is broken, encrypted or has no pages.
+
+A document collection reads files through `_documents.py` instead: page text, OCR and
+passages beside the page images.
 """
 
 from __future__ import annotations
@@ -15,14 +18,16 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .._errors import DatasetError
 from ._errors import UnreadableDocumentError, UnusableSourceError
-from ._types import Item, Modality, Provenance
+from ._types import DocumentOptions, Item, Modality, Provenance
 
 if TYPE_CHECKING:
     from PIL.Image import Image
+
+    from ._manifest import PageRecord
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif")
 PDF_SUFFIXES = (".pdf",)
@@ -152,12 +157,28 @@ def units(
     max_pixels: int,
     pdf_scale: float,
     with_text: bool,
-) -> Iterator[Unit]:
-    """The items of one file, each with the image or text to embed, lazily (page by page)."""
+    documents: DocumentOptions | None = None,
+) -> Iterator[Unit | PageRecord]:
+    """The items of one file, each with the image or text to embed, lazily (page by page).
+
+    A document collection's files also yield a `PageRecord` per page read for text.
+    """
     if source.path.stat().st_size == 0:
         raise UnusableSourceError(str(source.path), "empty file (0 bytes)")
-    if source.kind == "image":
-        yield from _image_units(source, tenant, content_hash, max_pixels, with_text)
+    if documents is not None:
+        from ._documents import document_units
+
+        yield from document_units(
+            source,
+            tenant,
+            content_hash,
+            documents,
+            max_pixels=max_pixels,
+            pdf_scale=pdf_scale,
+            with_text=with_text,
+        )
+    elif source.kind == "image":
+        yield from image_units(source, tenant, content_hash, max_pixels, with_text)
     else:
         yield from _pdf_units(source, tenant, content_hash, max_pixels, pdf_scale, with_text)
 
@@ -180,12 +201,19 @@ def _item(
     )
 
 
-def _image_units(
-    source: SourceFile, tenant: str, content_hash: str, max_pixels: int, with_text: bool
+def image_units(
+    source: SourceFile,
+    tenant: str,
+    content_hash: str,
+    max_pixels: int,
+    with_text: bool,
+    *,
+    with_image: bool = True,
 ) -> Iterator[Unit]:
     image = decode_image(source.path, max_pixels)
     caption = source.captions[0] if source.captions else None
-    yield Unit(_item(source, tenant, content_hash, "image", text=caption), image=image)
+    if with_image:
+        yield Unit(_item(source, tenant, content_hash, "image", text=caption), image=image)
     if with_text:
         for i, text in enumerate(source.captions):
             item = _item(source, tenant, content_hash, "text", f"#caption{i}", text=text)
@@ -235,25 +263,11 @@ def _pdf_units(
     import pypdfium2 as pdfium
 
     name = str(source.path)
-    try:
-        document = pdfium.PdfDocument(str(source.path))
-    except pdfium.PdfiumError as exc:
-        if "password" in str(exc).lower():
-            raise UnreadableDocumentError(
-                name, "encrypted PDF (it needs a password); decrypt it and index the copy"
-            ) from exc
-        raise UnreadableDocumentError(name, f"not a readable PDF ({exc})") from exc
+    document = open_pdf(source.path)
     try:
         for number in range(len(document)):
             page = document[number]
-            width, height = page.get_size()
-            pixels = int(width * scale) * int(height * scale)
-            if pixels > max_pixels:
-                raise UnusableSourceError(
-                    name,
-                    f"page {number + 1} would render to {pixels:,} pixels, over the "
-                    f"{max_pixels:,} allowed (index.max_image_pixels); lower index.pdf_scale",
-                )
+            check_page_size(name, number + 1, page, scale, max_pixels)
             try:
                 image = page.render(scale=scale).to_pil().convert("RGB")
                 textpage = page.get_textpage()
@@ -273,3 +287,35 @@ def _pdf_units(
                 yield Unit(text_item, text=text)
     finally:
         document.close()
+
+
+def open_pdf(path: Path) -> Any:
+    """A pypdfium2 document, or an `UnreadableDocumentError` saying why it cannot be read."""
+    import pypdfium2 as pdfium
+
+    name = str(path)
+    try:
+        document = pdfium.PdfDocument(str(path))
+    except pdfium.PdfiumError as exc:
+        # pypdfium2 names the cause in its message only; FPDF_ERR_PASSWORD reads "password".
+        if "password" in str(exc).lower():
+            raise UnreadableDocumentError(
+                name, "encrypted PDF (it needs a password); decrypt it and index the copy"
+            ) from exc
+        raise UnreadableDocumentError(name, f"not a readable PDF ({exc})") from exc
+    if len(document) == 0:
+        document.close()
+        raise UnreadableDocumentError(name, "the PDF has no pages; nothing to index")
+    return document
+
+
+def check_page_size(name: str, number: int, page: Any, scale: float, max_pixels: int) -> None:
+    """Refuse a page that would render to more pixels than allowed (a bomb, or one huge image)."""
+    width, height = page.get_size()
+    pixels = int(width * scale) * int(height * scale)
+    if pixels > max_pixels:
+        raise UnusableSourceError(
+            name,
+            f"page {number} would render to {pixels:,} pixels, over the {max_pixels:,} allowed "
+            "(index.max_image_pixels); lower index.pdf_scale",
+        )

@@ -2,6 +2,8 @@
 
 Named vectors: `dense` (the single vector, HNSW-indexed) and, for late interaction,
 `multi` (a MaxSim multivector, not graph-indexed: it only re-ranks what `dense` prefetched).
+A document collection adds `text` (passages' text-encoder vectors, where the collection's
+own encoder is another) and the sparse `bm25` (Qdrant's BM25 with the IDF modifier).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from numpy.typing import NDArray
 
 from ._backend import Found, Must, directory_bytes
 from ._errors import CollectionMismatchError, IndexBackendError, IndexStorageError
+from ._lexical import SPARSE, document_terms, query_terms
 from ._types import CollectionSpec, Point
 
 if TYPE_CHECKING:
@@ -82,7 +85,19 @@ class EdgeBackend:
                 if spec.multivector.quantization != "none"
                 else None,
             )
-        config = q.EdgeConfig(vectors=vectors)
+        documents = spec.documents
+        sparse = {}
+        if documents is not None and documents.text_dim is not None:
+            vectors["text"] = q.EdgeVectorParams(
+                size=documents.text_dim,
+                distance=q.Distance.Cosine,
+                hnsw_config=q.HnswIndexConfig(
+                    m=hnsw.m, ef_construct=hnsw.ef_construct, full_scan_threshold=10_000
+                ),
+            )
+        if documents is not None and documents.lexical:
+            sparse[SPARSE] = q.EdgeSparseVectorParams(modifier=q.Modifier.Idf)
+        config = q.EdgeConfig(vectors=vectors, sparse_vectors=sparse or None)
         try:
             if create:
                 self.shard = q.EdgeShard.create(str(path), config)
@@ -106,6 +121,12 @@ class EdgeBackend:
                     f"{point.payload.get('item_id')!r} has none"
                 )
             vec["multi"] = point.multivector.tolist()
+        if point.text_vector is not None:
+            vec["text"] = point.text_vector.tolist()
+        if point.lexical:
+            indices, values = document_terms(point.lexical)
+            if indices:
+                vec[SPARSE] = self.q.SparseVector(indices, values)
         return vec
 
     def upsert(self, points: Sequence[Point]) -> None:
@@ -133,11 +154,12 @@ class EdgeBackend:
         *,
         multivector: NDArray[np.float32] | None = None,
         candidates: int = 100,
+        using: str = "dense",
     ) -> list[Found]:
         q = self.q
         flt = qdrant_filter(q, must)
         params = q.SearchParams(hnsw_ef=max(self.ef, k))
-        dense = q.Query.Nearest(vector.tolist(), using="dense")
+        dense = q.Query.Nearest(vector.tolist(), using=using)
         if multivector is None:
             request = q.QueryRequest(
                 limit=k, query=dense, filter=flt, params=params, with_payload=True
@@ -152,8 +174,26 @@ class EdgeBackend:
                 with_payload=True,
             )
         hits = self.shard.query(request)
-        sign = -1.0 if self.spec.distance == "euclid" and multivector is None else 1.0
+        euclid = self.spec.distance == "euclid" and multivector is None and using == "dense"
+        sign = -1.0 if euclid else 1.0
         return [(str(h.id), sign * float(h.score), dict(h.payload or {})) for h in hits]
+
+    def search_lexical(self, query: str, must: Must, k: int) -> list[Found]:
+        q = self.q
+        indices, values = query_terms(query)
+        if not indices:
+            return []
+        flt = qdrant_filter(q, must)
+        request = q.QueryRequest(
+            limit=k,
+            query=q.Query.Nearest(q.SparseVector(indices, values), using=SPARSE),
+            filter=flt,
+            # IDF over the tenant's own points: another tenant's corpus moves no score.
+            params=q.SearchParams(idf=q.IdfParams(corpus=flt)),
+            with_payload=True,
+        )
+        hits = self.shard.query(request)
+        return [(str(h.id), float(h.score), dict(h.payload or {})) for h in hits]
 
     def retrieve(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not ids:

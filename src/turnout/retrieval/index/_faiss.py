@@ -9,6 +9,11 @@ store's (a crash, a copy) is rebuilt from the store, so the two never disagree.
 Searches are restricted to the ids `must` allows (a SQL query over the store, cached per
 generation) through FAISS's ID selectors, so deleted points (HNSW cannot remove) and other
 tenants' points are never candidates.
+
+A document collection's passages also store a text-encoder vector and their text for BM25.
+Both searches run over structures derived from the store on first use after a write: an
+exact FAISS inner-product index over the text vectors, and a `bm25s` index per tenant
+(see `_lexical.py`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from numpy.typing import NDArray
 from ._backend import Found, Must
 from ._errors import CollectionMismatchError, IndexBackendError, IndexStorageError
 from ._late import decode_multivector, encode_multivector, maxsim
+from ._lexical import Bm25Index
 from ._types import CollectionSpec, Point
 
 if TYPE_CHECKING:
@@ -39,7 +45,9 @@ CREATE TABLE IF NOT EXISTS points (
     tenant TEXT NOT NULL,
     payload TEXT NOT NULL,
     vector BLOB NOT NULL,
-    multi BLOB
+    multi BLOB,
+    text_vector BLOB,
+    lexical TEXT
 );
 CREATE INDEX IF NOT EXISTS points_tenant ON points (tenant);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -80,9 +88,14 @@ class FaissBackend:
             self.db.executescript(_SCHEMA)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
+            columns = {r[1] for r in self.db.execute("PRAGMA table_info(points)")}
+            for column, kind in (("text_vector", "BLOB"), ("lexical", "TEXT")):
+                if column not in columns:  # a store written before document collections
+                    self.db.execute(f"ALTER TABLE points ADD COLUMN {column} {kind}")
         except sqlite3.DatabaseError as exc:
             raise IndexStorageError(f"{self.store_path}: not a readable store ({exc})") from exc
         self._selectors: dict[str, tuple[Any, int]] = {}
+        self._derived: dict[str, Any] = {}
         self.index: Any = None
         self.dirty = False
         self._load_or_rebuild()
@@ -208,11 +221,16 @@ class FaissBackend:
                     encode_multivector(p.multivector, mv.quantization)
                     if mv is not None and p.multivector is not None
                     else None,
+                    None
+                    if p.text_vector is None
+                    else np.ascontiguousarray(p.text_vector, dtype=np.float32).tobytes(),
+                    p.lexical or None,
                 )
                 for p in points
             ]
             self.db.executemany(
-                "INSERT INTO points (pid, tenant, payload, vector, multi) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO points (pid, tenant, payload, vector, multi, text_vector, lexical) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             self._bump()
@@ -261,6 +279,7 @@ class FaissBackend:
             "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
         )
         self._selectors.clear()
+        self._derived.clear()
 
     def delete(self, ids: Sequence[str]) -> None:
         if not ids:
@@ -324,10 +343,13 @@ class FaissBackend:
         *,
         multivector: NDArray[np.float32] | None = None,
         candidates: int = 100,
+        using: str = "dense",
     ) -> list[Found]:
         selector, allowed = self._selector(must)
         if selector is None:
             return []
+        if using == "text":
+            return self._search_text(vector, selector, min(allowed, k))
         first = min(allowed, max(candidates, k) if multivector is not None else k)
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
         distances, fids = self.index.search(query, first, params=self._params(selector))
@@ -354,6 +376,51 @@ class FaissBackend:
                 scored.append((pid, maxsim(multivector, doc), payload))
         scored.sort(key=lambda t: (-t[1], t[0]))
         return scored[:k]
+
+    def _text_index(self) -> Any:
+        """An exact inner-product index over the passages' text vectors (derived, cached)."""
+        if "text" not in self._derived:
+            documents = self.spec.documents
+            if documents is None or documents.text_dim is None:
+                raise CollectionMismatchError(
+                    f"collection {self.spec.name!r} has no separate text vectors"
+                )
+            rows = self.db.execute(
+                "SELECT fid, text_vector FROM points WHERE text_vector IS NOT NULL ORDER BY fid"
+            ).fetchall()
+            index = self.faiss.IndexIDMap2(self.faiss.IndexFlatIP(documents.text_dim))
+            if rows:
+                vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+                ids = np.array([r[0] for r in rows], dtype=np.int64)
+                index.add_with_ids(vectors.reshape(len(rows), -1), ids)
+            self._derived["text"] = index
+        return self._derived["text"]
+
+    def _search_text(self, vector: NDArray[np.float32], selector: Any, k: int) -> list[Found]:
+        index = self._text_index()
+        if k < 1 or index.ntotal == 0:
+            return []
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+        scores, fids = index.search(query, k, params=self.faiss.SearchParameters(sel=selector))
+        found = [(int(f), float(d)) for f, d in zip(fids[0], scores[0], strict=True) if f >= 0]
+        rows = self._rows([f for f, _ in found], with_multi=False)
+        return [(rows[f][0], score, rows[f][1]) for f, score in found if f in rows]
+
+    def search_lexical(self, query: str, must: Must, k: int) -> list[Found]:
+        key = "bm25:" + json.dumps(must, sort_keys=True)
+        if key not in self._derived:
+            where, args = self._where(must)
+            rows = self.db.execute(
+                f"SELECT pid, lexical FROM points WHERE {where} AND lexical IS NOT NULL "
+                "ORDER BY fid",
+                args,
+            ).fetchall()
+            if len(self._derived) > 64:
+                self._derived.clear()
+            self._derived[key] = Bm25Index([r[0] for r in rows], [r[1] for r in rows])
+        found = self._derived[key].search(query, k)
+        payloads = self.retrieve([pid for pid, _ in found])
+        return [(pid, score, payloads[pid]) for pid, score in found if pid in payloads]
 
     def _rows(self, fids: list[int], *, with_multi: bool) -> dict[int, Any]:
         if not fids:

@@ -23,7 +23,7 @@ from turnout.core import InvalidInputError
 from ._collection import Collection, check_tenant
 from ._corpus import SourceFile, Unit, file_hash, scan_root, units
 from ._errors import UnusableSourceError
-from ._manifest import SourceRecord
+from ._manifest import PageRecord, SourceRecord
 from ._types import Item
 
 Progress = Callable[[int, int], None]
@@ -63,6 +63,22 @@ class IngestReport:
     items_removed: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    pages_text_layer: int = 0
+    pages_ocr: int = 0
+    pages_low_confidence: int = 0
+    pages_without_text: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def count_pages(self, pages: Sequence[PageRecord]) -> None:
+        for page in pages:
+            self.pages_text_layer += page.text_source == "text-layer"
+            self.pages_ocr += page.text_source == "ocr"
+            self.pages_low_confidence += page.low_confidence
+            self.pages_without_text += page.text_source == "none"
+            if page.text_source == "none" and page.note and "OCR skipped" in page.note:
+                reason = page.note[page.note.index("OCR skipped") :]
+                if reason not in self.warnings:
+                    self.warnings.append(reason)
 
     @property
     def items_per_s(self) -> float:
@@ -77,9 +93,14 @@ class IngestReport:
             "items_written",
             "items_removed",
             "seconds",
+            "pages_text_layer",
+            "pages_ocr",
+            "pages_low_confidence",
+            "pages_without_text",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.skipped += other.skipped
+        self.warnings += [w for w in other.warnings if w not in self.warnings]
 
 
 def plan(collection: Collection, tenant: str, roots: Sequence[Path | str]) -> Plan:
@@ -162,12 +183,18 @@ def index_sources(
     strict: bool = False,
     progress: Progress | None = None,
     remember: bool = True,
+    text_encoder: Any = None,
 ) -> IngestReport:
-    """Index (or re-index) folders and files for one tenant; see the module docstring."""
+    """Index (or re-index) folders and files for one tenant; see the module docstring.
+
+    A document collection also needs its text encoder, unless `encoder` is that encoder
+    (a text-only collection).
+    """
     check_tenant(tenant)
     if not roots:
         raise InvalidInputError("give at least one folder or file to index")
     collection.check_encoder(encoder)
+    encoders = _Encoders(collection, encoder, text_encoder)
     for root in roots:
         if not Path(root).expanduser().exists():
             raise InvalidInputError(f"{root}: no such file or folder")
@@ -194,16 +221,15 @@ def index_sources(
             assert change.source is not None and change.content_hash is not None
             try:
                 found = _encode_source(
-                    encoder, change, tenant, batch_size, max_pixels, pdf_scale, with_text, progress
+                    encoders, change, tenant, batch_size, max_pixels, pdf_scale, with_text, progress
                 )
             except UnusableSourceError as exc:
                 if strict:
                     raise
                 report.skipped.append((exc.path, exc.reason))
-                writer.add(change, [], None, failed=exc.reason)
+                writer.add(change, None, failed=exc.reason)
                 continue
-            items, vectors = found
-            writer.add(change, items, vectors)
+            writer.add(change, found)
             if change.what == "new":
                 report.sources_new += 1
             else:
@@ -218,8 +244,37 @@ def index_sources(
     return report
 
 
+class _Encoders:
+    """The encoders a collection's items need: its own, and a document collection's text one."""
+
+    def __init__(self, collection: Collection, encoder: Any, text_encoder: Any) -> None:
+        self.encoder = encoder
+        self.documents = collection.spec.documents
+        self.text_encoder = None
+        if self.documents is not None and self.documents.text_dim is not None:
+            if text_encoder is None:
+                raise InvalidInputError(
+                    f"collection {collection.name!r} embeds passages with text encoder "
+                    f"{self.documents.text_encoder!r}: pass it as text_encoder"
+                )
+            collection.check_text_encoder(text_encoder)
+            self.text_encoder = text_encoder
+        elif self.documents is not None:
+            collection.check_text_encoder(encoder)
+
+
+@dataclass
+class Encoded:
+    """One source's items, their vectors, text vectors (passages) and page records."""
+
+    items: list[Item] = field(default_factory=list)
+    vectors: list[NDArray[np.float32]] = field(default_factory=list)
+    text_vectors: list[NDArray[np.float32] | None] = field(default_factory=list)
+    pages: list[PageRecord] = field(default_factory=list)
+
+
 def _encode_source(
-    encoder: Any,
+    encoders: _Encoders,
     change: Change,
     tenant: str,
     batch_size: int,
@@ -227,25 +282,31 @@ def _encode_source(
     pdf_scale: float,
     with_text: bool,
     progress: Progress | None,
-) -> tuple[list[Item], NDArray[np.float32]]:
+) -> Encoded:
     assert change.source is not None and change.content_hash is not None
-    items: list[Item] = []
-    vectors: list[NDArray[np.float32]] = []
+    encoder, text_encoder = encoders.encoder, encoders.text_encoder
+    out = Encoded()
     chunk: list[Unit] = []
 
     def run() -> None:
         images = [u for u in chunk if u.image is not None]
         texts = [u for u in chunk if u.image is None]
         by_item: dict[str, NDArray[np.float32]] = {}
+        by_text: dict[str, NDArray[np.float32]] = {}
         if images:
             embedded = encoder.embed_images([u.image for u in images])
             by_item |= {u.item.id: v for u, v in zip(images, embedded, strict=True)}
         if texts:
-            embedded = encoder.embed_texts([u.text or "" for u in texts])
+            strings = [u.text or "" for u in texts]
+            embedded = encoder.embed_texts(strings)
             by_item |= {u.item.id: v for u, v in zip(texts, embedded, strict=True)}
+            if text_encoder is not None:
+                embedded = text_encoder.embed_texts(strings)
+                by_text |= {u.item.id: v for u, v in zip(texts, embedded, strict=True)}
         for unit in chunk:
-            items.append(unit.item)
-            vectors.append(by_item[unit.item.id])
+            out.items.append(unit.item)
+            out.vectors.append(by_item[unit.item.id])
+            out.text_vectors.append(by_text.get(unit.item.id))
         if progress:
             progress(0, len(chunk))
         chunk.clear()
@@ -257,15 +318,17 @@ def _encode_source(
         max_pixels=max_pixels,
         pdf_scale=pdf_scale,
         with_text=with_text,
+        documents=encoders.documents,
     ):
+        if isinstance(unit, PageRecord):
+            out.pages.append(unit)
+            continue
         chunk.append(unit)
         if len(chunk) >= batch_size:
             run()
     if chunk:
         run()
-    dim = int(getattr(encoder, "dim", 0) or (vectors[0].shape[0] if vectors else 0))
-    stacked = np.stack(vectors) if vectors else np.zeros((0, dim), dtype=np.float32)
-    return items, stacked
+    return out
 
 
 class _BatchWriter:
@@ -280,23 +343,21 @@ class _BatchWriter:
         self.report = report
         self.items: list[Item] = []
         self.vectors: list[NDArray[np.float32]] = []
+        self.text_vectors: list[NDArray[np.float32] | None] = []
         self.drop: list[str] = []
         self.sources: list[SourceRecord] = []
+        self.pages: list[PageRecord] = []
 
-    def add(
-        self,
-        change: Change,
-        items: list[Item],
-        vectors: NDArray[np.float32] | None,
-        *,
-        failed: str | None = None,
-    ) -> None:
-        new_ids = {i.id for i in items}
+    def add(self, change: Change, encoded: Encoded | None, *, failed: str | None = None) -> None:
+        found = encoded or Encoded()
+        new_ids = {i.id for i in found.items}
         old = self.collection.manifest.items_of(self.tenant, change.path)
         self.drop += [item_id for item_id in old if item_id not in new_ids]
-        self.items += items
-        if vectors is not None and len(vectors):
-            self.vectors.append(vectors)
+        self.items += found.items
+        self.vectors += found.vectors
+        self.text_vectors += found.text_vectors
+        self.pages += found.pages
+        self.report.count_pages(found.pages)
         self.sources.append(
             SourceRecord(
                 self.tenant,
@@ -317,13 +378,21 @@ class _BatchWriter:
     def write(self) -> None:
         if not self.sources and not self.drop:
             return
-        vectors = np.concatenate(self.vectors) if self.vectors else None
+        vectors = np.stack(self.vectors) if self.vectors else None
+        separate = any(v is not None for v in self.text_vectors)
         self.collection.write_batch(
-            self.tenant, self.items, vectors, drop=self.drop, sources=self.sources
+            self.tenant,
+            self.items,
+            vectors,
+            text_vectors=self.text_vectors if separate else None,
+            drop=self.drop,
+            sources=self.sources,
+            pages=self.pages,
         )
         self.report.items_written += len(self.items)
         self.report.items_removed += len(self.drop)
-        self.items, self.vectors, self.drop, self.sources = [], [], [], []
+        self.items, self.vectors, self.text_vectors = [], [], []
+        self.drop, self.sources, self.pages = [], [], []
 
     def delete_sources(self, changes: list[Change]) -> None:
         drop: list[str] = []
@@ -383,6 +452,10 @@ class Freshness:
     slo_s: float | None
     failed: int
     skipped: int
+    pages: int = 0
+    ocr_pages: int = 0
+    low_confidence_pages: int = 0
+    pages_without_text: int = 0
 
     @property
     def slo_ok(self) -> bool:
@@ -415,6 +488,7 @@ def freshness(
         if stamp:
             refreshed.append(float(stamp))
     oldest = min((c.since for c in changes), default=None)
+    counts = collection.manifest.page_counts(tenant)
     return Freshness(
         collection=collection.name,
         tenant=tenant,
@@ -429,6 +503,10 @@ def freshness(
         slo_s=collection.spec.freshness_slo_s,
         failed=len(collection.manifest.failed(tenant)),
         skipped=skipped,
+        pages=counts.pages,
+        ocr_pages=counts.ocr,
+        low_confidence_pages=counts.low_confidence,
+        pages_without_text=counts.without_text,
     )
 
 

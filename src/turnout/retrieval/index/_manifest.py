@@ -3,7 +3,8 @@
 One SQLite file per collection. `items` maps each (tenant, item id) to the backend point
 holding its current version; `sources` records each file's hash, size, mtime and outcome;
 `roots` the folders and files `turnout index add` was given, which `refresh` and `status`
-rescan; `journal` the batch in flight (see `Collection.write_batch`).
+rescan; `pages` where each page's text came from (text layer, OCR, none) and how far OCR
+can be trusted; `journal` the batch in flight (see `Collection.write_batch`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ CREATE TABLE IF NOT EXISTS journal (
     removed TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pages (
+    tenant TEXT NOT NULL, source TEXT NOT NULL, page INTEGER NOT NULL, text_source TEXT NOT NULL,
+    confidence REAL, rotation INTEGER, low_confidence INTEGER NOT NULL, note TEXT,
+    PRIMARY KEY (tenant, source, page)
+);
 """
 
 
@@ -52,6 +58,31 @@ class SourceRecord:
     status: str  # "indexed" or "failed"
     reason: str | None
     indexed_at: float
+
+
+@dataclass(frozen=True)
+class PageRecord:
+    """Where one page's text came from; `page` 0 stands for an image read by OCR."""
+
+    tenant: str
+    source: str
+    page: int
+    text_source: str  # "text-layer", "ocr" or "none"
+    confidence: float | None
+    rotation: int | None
+    low_confidence: bool
+    note: str | None
+
+
+@dataclass(frozen=True)
+class PageCounts:
+    """A tenant's (or every tenant's) pages by where their text came from."""
+
+    pages: int = 0
+    text_layer: int = 0
+    ocr: int = 0
+    low_confidence: int = 0
+    without_text: int = 0
 
 
 class Manifest:
@@ -129,8 +160,12 @@ class Manifest:
         drop: Sequence[str],
         sources: Sequence[SourceRecord] = (),
         forget_sources: Sequence[str] = (),
+        pages: Sequence[PageRecord] = (),
     ) -> None:
-        """One transaction: the items now point at the new points, and the batch is committed."""
+        """One transaction: the items now point at the new points, and the batch is committed.
+
+        A source written or forgotten here loses its old page records; `pages` are the new.
+        """
         self.db.execute("BEGIN IMMEDIATE")
         try:
             for start in range(0, len(drop), 500):
@@ -164,6 +199,26 @@ class Manifest:
             self.db.executemany(
                 "DELETE FROM sources WHERE tenant=? AND path=?",
                 [(tenant, path) for path in forget_sources],
+            )
+            self.db.executemany(
+                "DELETE FROM pages WHERE tenant=? AND source=?",
+                [(tenant, s.path) for s in sources] + [(tenant, p) for p in forget_sources],
+            )
+            self.db.executemany(
+                "INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        p.tenant,
+                        p.source,
+                        p.page,
+                        p.text_source,
+                        p.confidence,
+                        p.rotation,
+                        int(p.low_confidence),
+                        p.note,
+                    )
+                    for p in pages
+                ],
             )
             self.db.execute("UPDATE journal SET state='committed' WHERE id=?", (batch,))
             self.db.execute("COMMIT")
@@ -208,6 +263,31 @@ class Manifest:
             else self.db.execute(query)
         )
         return [SourceRecord(*r) for r in rows]
+
+    def page_counts(self, tenant: str | None = None) -> PageCounts:
+        where, args = ("WHERE tenant=?", (tenant,)) if tenant else ("", ())
+        row = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(text_source='text-layer'), 0), "
+            "COALESCE(SUM(text_source='ocr'), 0), COALESCE(SUM(low_confidence), 0), "
+            f"COALESCE(SUM(text_source='none'), 0) FROM pages {where}",
+            args,
+        ).fetchone()
+        return PageCounts(*(int(v) for v in row))
+
+    def page_records(self, tenant: str, source: str | None = None) -> list[PageRecord]:
+        query = "SELECT * FROM pages WHERE tenant=?"
+        args: tuple[str, ...] = (tenant,)
+        if source is not None:
+            query, args = query + " AND source=?", (tenant, source)
+        rows = self.db.execute(query + " ORDER BY source, page", args)
+        return [PageRecord(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7]) for r in rows]
+
+    def indexed_sources(self, tenant: str) -> list[str]:
+        rows = self.db.execute(
+            "SELECT path FROM sources WHERE tenant=? AND status='indexed' ORDER BY path",
+            (tenant,),
+        )
+        return [r[0] for r in rows]
 
     def touch(self, records: Sequence[SourceRecord]) -> None:
         """Same content, new mtime: remember the stat so the next scan needs no hashing."""

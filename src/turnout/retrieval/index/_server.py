@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from ._backend import Found, Must
 from ._edge import qdrant_filter
 from ._errors import CollectionMismatchError, IndexBackendError
+from ._lexical import SPARSE, document_terms, query_terms
 from ._types import CollectionSpec, Point
 
 # One local-mode client per path: qdrant-client's local mode locks its folder per client.
@@ -98,8 +99,21 @@ class ServerBackend:
                     hnsw_config=models.HnswConfigDiff(m=0),
                     quantization_config=quant,
                 )
+            documents = spec.documents
+            sparse = None
+            if documents is not None and documents.text_dim is not None:
+                vectors["text"] = models.VectorParams(
+                    size=documents.text_dim,
+                    distance=models.Distance.COSINE,
+                    hnsw_config=models.HnswConfigDiff(m=m, ef_construct=ef_construct),
+                )
+            if documents is not None and documents.lexical:
+                sparse = {SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)}
             self._call(
-                "create", lambda: client.create_collection(self.name, vectors_config=vectors)
+                "create",
+                lambda: client.create_collection(
+                    self.name, vectors_config=vectors, sparse_vectors_config=sparse
+                ),
             )
             self._call(
                 "index",
@@ -154,6 +168,12 @@ class ServerBackend:
                         f"{p.payload.get('item_id')!r} has none"
                     )
                 vector["multi"] = p.multivector.tolist()
+            if p.text_vector is not None:
+                vector["text"] = p.text_vector.tolist()
+            if p.lexical:
+                indices, values = document_terms(p.lexical)
+                if indices:
+                    vector[SPARSE] = self.m.SparseVector(indices=indices, values=values)
             structs.append(self.m.PointStruct(id=p.id, vector=vector, payload=p.payload))
         self._call("upsert", lambda: self.client.upsert(self.name, points=structs, wait=True))
 
@@ -170,6 +190,7 @@ class ServerBackend:
         *,
         multivector: NDArray[np.float32] | None = None,
         candidates: int = 100,
+        using: str = "dense",
     ) -> list[Found]:
         m = self.m
         flt = qdrant_filter(m, must)
@@ -180,7 +201,7 @@ class ServerBackend:
                 lambda: self.client.query_points(
                     self.name,
                     query=vector.tolist(),
-                    using="dense",
+                    using=using,
                     query_filter=flt,
                     limit=k,
                     search_params=params,
@@ -208,8 +229,30 @@ class ServerBackend:
                 ),
             )
         # qdrant-client's local mode returns the Euclidean distance, lower is closer.
-        sign = -1.0 if self.spec.distance == "euclid" and multivector is None else 1.0
+        euclid = self.spec.distance == "euclid" and multivector is None and using == "dense"
+        sign = -1.0 if euclid else 1.0
         return [(str(h.id), sign * float(h.score), dict(h.payload or {})) for h in result.points]
+
+    def search_lexical(self, query: str, must: Must, k: int) -> list[Found]:
+        m = self.m
+        indices, values = query_terms(query)
+        if not indices:
+            return []
+        flt = qdrant_filter(m, must)
+        result = self._call(
+            "search",
+            lambda: self.client.query_points(
+                self.name,
+                query=m.SparseVector(indices=indices, values=values),
+                using=SPARSE,
+                query_filter=flt,
+                limit=k,
+                # IDF over the tenant's own points: another tenant's corpus moves no score.
+                search_params=m.SearchParams(idf=m.IdfCorpusParams(corpus=flt)),
+                with_payload=True,
+            ),
+        )
+        return [(str(h.id), float(h.score), dict(h.payload or {})) for h in result.points]
 
     def retrieve(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not ids:

@@ -12,8 +12,12 @@ from numpy.typing import NDArray
 Modality = Literal["image", "page", "text"]
 Distance = Literal["cosine", "dot", "euclid"]
 Quantization = Literal["none", "scalar", "binary"]
+Retriever = Literal["image", "text", "bm25"]
+FusionMethod = Literal["rrf", "weighted"]
 
 MODALITIES: tuple[Modality, ...] = ("image", "page", "text")
+RETRIEVERS: tuple[Retriever, ...] = ("image", "text", "bm25")
+FUSIONS: tuple[FusionMethod, ...] = ("rrf", "weighted")
 # Payload keys a search filter may name (besides `meta.KEY` for free metadata).
 FILTER_KEYS = ("modality", "source", "page", "content_hash", "item_id")
 
@@ -114,6 +118,42 @@ class MultivectorOptions:
 
 
 @dataclass(frozen=True)
+class DocumentOptions:
+    """A document collection: page text (text layer or OCR) cut into passages, searched by
+    dense text and BM25 beside the page images, and fused.
+
+    `text_encoder` is the spec the text encoder loads from (`minilm`, a folder, a hub id).
+    `text_dim` is None when the collection's own encoder is that text encoder (a text-only
+    collection, `images` False); otherwise passages also get a `text` vector of that size
+    beside the dual encoder's. `fusion`, `weights` and `rrf_k` are the defaults a query
+    may override.
+    """
+
+    text_encoder: str
+    text_fingerprint: str | None = None
+    text_dim: int | None = None
+    images: bool = True
+    lexical: bool = True
+    ocr: bool = True
+    ocr_images: bool = False
+    min_ocr_confidence: float = 60.0
+    passage_words: int = 80
+    passage_overlap: int = 20
+    fusion: FusionMethod = "rrf"
+    weights: dict[str, float] | None = None
+    rrf_k: int = 60
+
+    @property
+    def retrievers(self) -> tuple[Retriever, ...]:
+        """The retrievers this collection can run, in a fixed order."""
+        out: list[Retriever] = ["image"] if self.images else []
+        out.append("text")
+        if self.lexical:
+            out.append("bm25")
+        return tuple(out)
+
+
+@dataclass(frozen=True)
 class CollectionSpec:
     """What a collection was created with; recorded beside it and checked on every use."""
 
@@ -126,6 +166,7 @@ class CollectionSpec:
     freshness_slo_s: float | None = None
     backend: str = "edge"
     created_at: str = ""
+    documents: DocumentOptions | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,20 +174,28 @@ class CollectionSpec:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CollectionSpec:
         multi = data.get("multivector")
+        documents = data.get("documents")
         return cls(
-            **{k: v for k, v in data.items() if k != "multivector"},
+            **{k: v for k, v in data.items() if k not in ("multivector", "documents")},
             multivector=MultivectorOptions(**multi) if multi else None,
+            documents=DocumentOptions(**documents) if documents else None,
         )
 
 
 @dataclass(frozen=True)
 class Point:
-    """What a backend stores: an id, the single vector, an optional multivector, the payload."""
+    """What a backend stores: an id, the single vector, an optional multivector, the payload.
+
+    In a document collection a passage also has `text_vector` (the text encoder's, where it
+    is not the collection's own encoder) and `lexical`, the text BM25 indexes.
+    """
 
     id: str
     vector: NDArray[np.float32]
     payload: dict[str, Any]
     multivector: NDArray[np.float32] | None = None
+    text_vector: NDArray[np.float32] | None = None
+    lexical: str | None = None
 
 
 @dataclass(frozen=True)
