@@ -85,7 +85,14 @@ class SearchSettings(_Strict):
     encoder: str | None = Field(
         default=None,
         description="Encoder (hub id, hf:id@rev or local folder) of collections created by "
-        "uploads; uploads to a new collection are refused without one.",
+        "uploads; uploads to a new collection are refused without it or `text_encoder`.",
+    )
+    text_encoder: str | None = Field(
+        default=None,
+        description="Text encoder (`minilm`, a local folder, hf:id@rev) that makes collections "
+        "created by uploads document collections: page text (or OCR) cut into passages, "
+        "searched by dense text and BM25 beside the page images, and fused. Without "
+        "`encoder`, such a collection holds page text only.",
     )
     encoders: dict[str, str] = Field(
         default_factory=dict,

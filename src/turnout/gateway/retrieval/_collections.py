@@ -87,12 +87,17 @@ class CollectionThread:
                 self._collection = open_collection(self.settings, self.name)
         return self._collection
 
-    def _create(self, encoder: Any) -> Collection:
+    def _create(self, encoder: Any, documents: Any) -> Collection:
         from turnout.retrieval.index import create_collection
 
         if self._open() is None:
             self._collection = create_collection(
-                self.settings, self.name, encoder.dim, encoder=encoder, exist_ok=True
+                self.settings,
+                self.name,
+                encoder.dim,
+                encoder=encoder,
+                exist_ok=True,
+                documents=documents,
             )
         assert self._collection is not None
         return self._collection
@@ -121,10 +126,15 @@ class CollectionThread:
 
         return self._pool.submit(job).result(timeout=timeout)
 
-    async def run_creating(self, encoder: Any, work: Callable[[Collection], T]) -> T:
-        """As `run`, creating the collection for `encoder` first when it does not exist."""
+    async def run_creating(
+        self, encoder: Any, work: Callable[[Collection], T], documents: Any = None
+    ) -> T:
+        """As `run`, creating the collection for `encoder` (and, with `documents`, as a
+        document collection) first when it does not exist."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: work(self._create(encoder)))
+        return await loop.run_in_executor(
+            self._pool, lambda: work(self._create(encoder, documents))
+        )
 
     async def spec(self) -> Any:
         """The collection's recorded spec, or None when it does not exist."""

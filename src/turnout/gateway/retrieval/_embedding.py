@@ -104,12 +104,13 @@ class QueryEmbedder:
 
 
 class Encoders:
-    """Encoders by spec, each loaded on first use and kept."""
+    """Encoders by kind and spec, each loaded on first use and kept: `dual` (CLIP, SigLIP:
+    text and images in one space) and `text` (sentence-transformers, for passages)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._loaded: dict[str, QueryEmbedder] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._loaded: dict[tuple[str, str], QueryEmbedder] = {}
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     def spec_for(self, collection: str, recorded: str | None) -> str:
         spec = self.settings.search.encoders.get(collection) or recorded
@@ -120,24 +121,48 @@ class Encoders:
             )
         return spec
 
-    async def get(self, spec: str) -> QueryEmbedder:
-        loaded = self._loaded.get(spec)
+    async def get(self, spec: str, kind: str = "dual") -> QueryEmbedder:
+        key = (kind, spec)
+        loaded = self._loaded.get(key)
         if loaded is not None:
             return loaded
-        lock = self._locks.setdefault(spec, asyncio.Lock())
+        lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            if spec not in self._loaded:
-                encoder = await asyncio.to_thread(_load, spec)
-                self._loaded[spec] = QueryEmbedder(encoder, self.settings.search.cache_entries)
-        return self._loaded[spec]
+            if key not in self._loaded:
+                encoder = await asyncio.to_thread(_load, spec, kind)
+                self._loaded[key] = QueryEmbedder(encoder, self.settings.search.cache_entries)
+        return self._loaded[key]
 
     def close(self) -> None:
         for embedder in self._loaded.values():
             embedder.close()
 
 
-def _load(spec: str) -> Any:
+def _load(spec: str, kind: str) -> Any:
+    if kind == "text":
+        from turnout.retrieval import load_text_encoder
+
+        return load_text_encoder(spec)
     from turnout.retrieval import EncoderOptions, load_encoder
 
     # One request's worth of images at a time; decoding happens on the caller's side.
     return load_encoder(spec, EncoderOptions(batch_size=32, workers=0))
+
+
+class Embedded:
+    """An encoder whose answer for one query is already known (embedded, cached and
+    batched on the event loop's side): the index's own search functions, which embed the
+    query themselves, get this in its place and are handed the vector."""
+
+    def __init__(self, encoder: Any, text: str, vector: Vector) -> None:
+        self._encoder = encoder
+        self._text = text
+        self._vector = vector
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._encoder, name)  # name, dim, fingerprint: the real encoder's
+
+    def embed_texts(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        if list(texts) != [self._text]:
+            raise RuntimeError("Embedded answers only the query it was made for")
+        return self._vector[None, :]

@@ -28,7 +28,7 @@ from turnout.core import (
 )
 from turnout.providers import Completion
 
-from ._retrieval import Retrieval
+from ._retrieval import Retrieval, Retrieved
 
 _CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 _WORD = re.compile(r"[a-z]+")
@@ -229,9 +229,9 @@ class RagPath:
         return context, why
 
 
-def _distinct(hits: Sequence[Any], settings: RetrievalSettings) -> list[Any]:
+def _distinct(hits: Sequence[Retrieved], settings: RetrievalSettings) -> list[Retrieved]:
     """The best k hits, one per photo or page (a page's text item merges into its page)."""
-    out: list[Any] = []
+    out: list[Retrieved] = []
     seen: set[tuple[str, int | None]] = set()
     for hit in hits:
         if settings.min_score is not None and hit.score < settings.min_score:
@@ -247,7 +247,7 @@ def _distinct(hits: Sequence[Any], settings: RetrievalSettings) -> list[Any]:
 
 
 def _source_parts(
-    hits: Sequence[Any],
+    hits: Sequence[Retrieved],
     sources: Sequence[dict[str, Any]],
     pictures: Sequence[bytes | None],
     settings: RetrievalSettings,
@@ -258,7 +258,7 @@ def _source_parts(
     added = 0
     for hit, source, picture in zip(hits, sources, pictures, strict=True):
         where = source["source"] + (f", page {source['page']}" if source["page"] else "")
-        text = hit.item.text if settings.attach in ("text", "both") else None
+        text = hit.text if settings.attach in ("text", "both") else None
         body = f"[{source['marker']}] {where}"
         if text and settings.max_text_chars:
             body += ":\n" + text[: settings.max_text_chars]

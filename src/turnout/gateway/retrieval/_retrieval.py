@@ -25,23 +25,70 @@ from ._collections import (
     parse_public_id,
     public_id,
 )
-from ._embedding import Encoders, QueryEmbedder
+from ._embedding import Embedded, Encoders, QueryEmbedder
 from ._media import Renderer, decode_query_image
 
 if TYPE_CHECKING:
-    from turnout.retrieval.index import Hit, Item
+    from turnout.retrieval.index import CollectionSpec, Hit, Item, PageHit
 
 _MODALITIES = ("image", "page", "text")
+_PASSAGES_SHOWN = 2  # a document hit's best passages, as its text and in the API
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """One result as the gateway uses it: the item to show or render (a photo, a page),
+    its score and rank, the text that goes with it, the region it points at, and for a
+    document collection each retriever's score and the passages that brought it in."""
+
+    item: Item
+    score: float
+    rank: int
+    text: str | None
+    region: tuple[float, float, float, float] | None = None
+    scores: dict[str, float] | None = None
+    passages: tuple[dict[str, Any], ...] = ()
+
+    @classmethod
+    def of_hit(cls, hit: Hit) -> Retrieved:
+        return cls(hit.item, float(hit.score), hit.rank, hit.item.text, hit.item.source.box)
+
+    @classmethod
+    def of_page(cls, hit: PageHit) -> Retrieved:
+        best = hit.passages[:_PASSAGES_SHOWN]
+        passages = tuple(
+            {
+                "page": p.item.source.page,
+                "box": list(p.item.source.box) if p.item.source.box else None,
+                "text": p.item.text,
+                "scores": {r: round(v, 6) for r, v in p.scores.items()},
+            }
+            for p in best
+        )
+        text = "\n".join(p.item.text for p in best if p.item.text) or hit.item.text
+        region = best[0].item.source.box if best else hit.item.source.box
+        scores = {r: round(v, 6) for r, v in hit.scores.items()}
+        return cls(hit.item, float(hit.score), hit.rank, text, region, scores, passages)
 
 
 @dataclass(frozen=True)
 class Found:
-    """A search's hits and where its time went."""
+    """A search's results and where its time went."""
 
     collection: str
-    hits: list[Hit]
+    hits: list[Retrieved]
     embed_s: float
     search_s: float
+
+
+@dataclass(frozen=True)
+class Models:
+    """A collection's query encoders: `dual` embeds text and images into its image space;
+    `text` embeds text into its passages' space (document collections)."""
+
+    dual: QueryEmbedder | None
+    text: QueryEmbedder | None
+    spec: CollectionSpec
 
 
 def uploads_dir(settings: Settings, collection: str, tenant: str) -> Path:
@@ -55,20 +102,32 @@ class Retrieval:
         self.collections = Collections(settings)
         self.encoders = Encoders(settings)
         self.renderer = Renderer()
-        self._checked: set[tuple[str, str]] = set()  # (collection, encoder) pairs that fit
+        self._checked: set[tuple[str, str, str]] = set()  # (collection, check, encoder) that fit
 
     # -- encoders -------------------------------------------------------------------------
 
-    async def embedder(self, thread: CollectionThread) -> QueryEmbedder:
-        """The collection's encoder, loaded once and checked against what it recorded."""
+    async def models(self, thread: CollectionThread) -> Models:
+        """The collection's encoders, loaded once and checked against what it recorded."""
+        from ._collections import CollectionNotVisibleError
+
         spec = await thread.spec()
         if spec is None:
-            return await self.encoders.get(self.encoders.spec_for(thread.name, None))
-        embedder = await self.encoders.get(self.encoders.spec_for(thread.name, spec.encoder))
-        if (thread.name, embedder.fingerprint) not in self._checked:
-            await thread.run(lambda c: c.check_encoder(embedder.encoder))
-            self._checked.add((thread.name, embedder.fingerprint))
-        return embedder
+            raise CollectionNotVisibleError(thread.name)
+        documents = spec.documents
+        dual = text = None
+        if documents is None or documents.images:
+            dual = await self.encoders.get(self.encoders.spec_for(thread.name, spec.encoder))
+            await self._check(thread, dual, "check_encoder")
+        if documents is not None:
+            own = None if documents.images else spec.encoder
+            text = await self.encoders.get(own or documents.text_encoder, "text")
+            await self._check(thread, text, "check_text_encoder")
+        return Models(dual, text, spec)
+
+    async def _check(self, thread: CollectionThread, embedder: QueryEmbedder, how: str) -> None:
+        if (thread.name, how, embedder.fingerprint) not in self._checked:
+            await thread.run(lambda c: getattr(c, how)(embedder.encoder))
+            self._checked.add((thread.name, how, embedder.fingerprint))
 
     # -- search ---------------------------------------------------------------------------
 
@@ -106,7 +165,18 @@ class Retrieval:
         if filters is not None and not isinstance(filters, dict):
             raise InvalidInputError("filters: expected an object of field: value")
         thread = await self.visible(tenant, collection)
-        embedder = await self.embedder(thread)
+        models = await self.models(thread)
+        wanted = dict(filters or {})
+        if modality is not None:
+            wanted["modality"] = modality
+        if models.spec.documents is not None and image is None:
+            assert text is not None
+            return await self._hybrid(thread, models, tenant, text, k, wanted)
+        if models.dual is None:
+            raise InvalidInputError(
+                f"collection {collection!r} holds page text only: search it with a text query"
+            )
+        embedder = models.dual
         started = time.perf_counter()
         parts = []
         if text is not None:
@@ -122,11 +192,39 @@ class Retrieval:
             parts.append(await embedder.image(picture, image))
         vector = parts[0] if len(parts) == 1 else np.sum(parts, axis=0)
         embedded = time.perf_counter()
-        wanted = dict(filters or {})
-        if modality is not None:
-            wanted["modality"] = modality
         hits = await thread.run(lambda c: c.search(vector, tenant=tenant, k=k, filters=wanted))
-        return Found(collection, hits, embedded - started, time.perf_counter() - embedded)
+        found = [Retrieved.of_hit(hit) for hit in hits]
+        return Found(collection, found, embedded - started, time.perf_counter() - embedded)
+
+    async def _hybrid(
+        self,
+        thread: CollectionThread,
+        models: Models,
+        tenant: str,
+        text: str,
+        k: int,
+        filters: dict[str, Any],
+    ) -> Found:
+        """A document collection: page images, dense passages and BM25, fused into pages.
+        The query is embedded here (cached, batched); the index is handed the vectors."""
+        from turnout.retrieval.index import hybrid_search
+
+        started = time.perf_counter()
+        dual = text_model = None
+        if models.dual is not None:
+            dual = Embedded(models.dual.encoder, text, await models.dual.text(text))
+        if models.text is not None:
+            text_model = Embedded(models.text.encoder, text, await models.text.text(text))
+        embedded = time.perf_counter()
+        # A text-only collection's own encoder is its text encoder.
+        encoder = dual if dual is not None else text_model
+        pages = await thread.run(
+            lambda c: hybrid_search(
+                c, encoder, text_model, tenant=tenant, text=text, k=k, filters=filters or None
+            )
+        )
+        found = [Retrieved.of_page(page) for page in pages]
+        return Found(thread.name, found, embedded - started, time.perf_counter() - embedded)
 
     # -- items ----------------------------------------------------------------------------
 
@@ -137,12 +235,12 @@ class Retrieval:
         collection, item_id = parse_public_id(public)
         try:
             thread = self.collections.get(collection)
-            items = await thread.run(lambda c: c.get(tenant, [item_id]))
+            item = await thread.run(lambda c: _stored_or_page(c, tenant, item_id))
         except (CollectionNotVisibleError, InvalidInputError):
             raise ItemNotFoundError(public) from None
-        if not items:
+        if item is None:
             raise ItemNotFoundError(public)
-        return collection, items[0]
+        return collection, item
 
     async def picture(self, item: Item, side: int) -> bytes:
         """The item's photo or page as JPEG, longest side at most `side`."""
@@ -151,23 +249,30 @@ class Retrieval:
             self.renderer.jpeg, source.source, source.content_hash, source.page, side
         )
 
-    def describe(self, collection: str, hit: Hit, text_chars: int = 500) -> dict[str, Any]:
-        """A hit as the API shows it: public id, provenance, score."""
+    def describe(self, collection: str, hit: Retrieved, text_chars: int = 500) -> dict[str, Any]:
+        """A result as the API shows it: public id, provenance, score."""
         item = hit.item
         ident = public_id(collection, item.id)
-        text = item.text
-        return {
+        shown: dict[str, Any] = {
             "id": ident,
             "rank": hit.rank,
-            "score": round(float(hit.score), 6),
+            "score": round(hit.score, 6),
             "modality": item.modality,
             "source": self.display_source(collection, item),
             "page": item.source.page,
-            "region": list(item.source.box) if item.source.box else None,
-            "text": text[:text_chars] if text and text_chars else None,
+            "region": list(hit.region) if hit.region else None,
+            "text": hit.text[:text_chars] if hit.text and text_chars else None,
             "metadata": item.metadata,
             "thumbnail_url": f"/v1/items/{ident}/thumbnail",
         }
+        if hit.scores is not None:
+            shown["scores"] = hit.scores
+            shown["passages"] = (
+                [{**p, "text": (p["text"] or "")[:text_chars] or None} for p in hit.passages]
+                if text_chars
+                else []
+            )
+        return shown
 
     def display_source(self, collection: str, item: Item) -> str:
         """The source as its tenant knows it: an upload's file name, not the server path."""
@@ -196,3 +301,22 @@ class Retrieval:
     async def close(self) -> None:
         await self.collections.close()
         self.encoders.close()
+
+
+def _stored_or_page(collection: Any, tenant: str, item_id: str) -> Item | None:
+    """The tenant's item; or, for `SOURCE#pN`, page N of a document the tenant has items
+    of (a document hit names its page even where only the page's passages are stored)."""
+    from turnout.retrieval.index import Item, Provenance
+
+    items = collection.get(tenant, [item_id])
+    if items:
+        return items[0]  # type: ignore[no-any-return]
+    source, sep, page = item_id.rpartition("#p")
+    if not sep or not page.isdigit():
+        return None
+    known = list(collection.manifest.items_of(tenant, source))
+    some = collection.get(tenant, known[:1]) if known else []
+    if not some:
+        return None
+    provenance = Provenance(source, some[0].source.content_hash, int(page))
+    return Item(id=item_id, tenant=tenant, source=provenance, modality="page")

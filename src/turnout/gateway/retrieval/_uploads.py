@@ -19,7 +19,7 @@ from turnout.core import PayloadTooLargeError, Settings, UnsupportedMediaError
 
 from ._collections import ItemNotFoundError, public_id
 from ._media import PDFIUM
-from ._retrieval import Retrieval, uploads_dir
+from ._retrieval import Models, Retrieval, uploads_dir
 
 _SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".pdf")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -67,18 +67,13 @@ class Uploads:
             )
         names = [safe_name(filename) for filename, _ in files]
         thread = self.retrieval.collections.get(collection, create=True)
-        spec = await thread.spec()
-        recorded = spec.encoder if spec is not None else self.settings.search.encoder
-        if spec is None and not recorded and not self.settings.search.encoders.get(collection):
-            from turnout.core import ConfigError
-
-            raise ConfigError(
-                f"collection {collection!r} does not exist and the gateway has no encoder to "
-                "create it with: set search.encoder (TURNOUT_SEARCH__ENCODER)"
-            )
-        embedder = await self.retrieval.encoders.get(
-            self.retrieval.encoders.spec_for(collection, recorded)
-        )
+        if await thread.spec() is None:
+            encoder, text_encoder, documents = await self._new_collection(collection)
+        else:
+            models = await self.retrieval.models(thread)
+            encoder, text_encoder, documents = _indexing_encoders(models), None, None
+            if models.dual is not None and models.text is not None:
+                text_encoder = models.text.encoder
         folder = uploads_dir(self.settings, collection, tenant)
         index = self.settings.index
 
@@ -96,12 +91,13 @@ class Uploads:
             with PDFIUM:
                 result = index_sources(
                     c,
-                    embedder.encoder,
+                    encoder,
                     [folder],
                     tenant=tenant,
                     batch_size=index.batch_size,
                     max_pixels=index.max_image_pixels,
                     pdf_scale=index.pdf_scale,
+                    text_encoder=text_encoder,
                 )
             report = UploadReport()
             refused = {Path(path).name: reason for path, reason in result.skipped}
@@ -120,7 +116,7 @@ class Uploads:
                 )
             return report
 
-        report = await thread.run_creating(embedder.encoder, store_and_index)
+        report = await thread.run_creating(encoder, store_and_index, documents)
         thread.forget_presence(tenant)
         return report
 
@@ -133,7 +129,9 @@ class Uploads:
         folder = uploads_dir(self.settings, collection, tenant)
         source = Path(item.source.source)
         thread = self.retrieval.collections.get(collection)
-        embedder = await self.retrieval.embedder(thread)
+        models = await self.retrieval.models(thread)
+        encoder = _indexing_encoders(models)
+        text_encoder = models.text.encoder if models.dual and models.text else None
         index = self.settings.index
 
         def remove(c: Any) -> int:
@@ -148,15 +146,52 @@ class Uploads:
             with PDFIUM:
                 index_sources(
                     c,
-                    embedder.encoder,
+                    encoder,
                     [folder],
                     tenant=tenant,
                     batch_size=index.batch_size,
                     max_pixels=index.max_image_pixels,
                     pdf_scale=index.pdf_scale,
+                    text_encoder=text_encoder,
                 )
             return before
 
         removed = await thread.run(remove)
         thread.forget_presence(tenant)
         return removed
+
+    async def _new_collection(self, collection: str) -> tuple[Any, Any, Any]:
+        """(encoder, text encoder, document options) to create a collection with, from
+        `search.encoder` and `search.text_encoder`."""
+        from turnout.core import ConfigError
+        from turnout.retrieval.index import DocumentOptions
+
+        search = self.settings.search
+        spec = search.encoders.get(collection) or search.encoder
+        if not spec and not search.text_encoder:
+            raise ConfigError(
+                f"collection {collection!r} does not exist and the gateway has no encoder to "
+                "create it with: set search.encoder (TURNOUT_SEARCH__ENCODER) for images and "
+                "pages, and/or search.text_encoder (e.g. minilm) for page text"
+            )
+        dual = await self.retrieval.encoders.get(spec, "dual") if spec else None
+        if not search.text_encoder:
+            assert dual is not None
+            return dual.encoder, None, None
+        text = await self.retrieval.encoders.get(search.text_encoder, "text")
+        documents = DocumentOptions(
+            text_encoder=search.text_encoder,
+            text_fingerprint=text.fingerprint,
+            text_dim=text.encoder.dim if dual is not None else None,
+            images=dual is not None,
+        )
+        if dual is None:  # page text only: the text encoder is the collection's own
+            return text.encoder, None, documents
+        return dual.encoder, text.encoder, documents
+
+
+def _indexing_encoders(models: Models) -> Any:
+    """The encoder `index_sources` takes first: the collection's own."""
+    own = models.dual if models.dual is not None else models.text
+    assert own is not None
+    return own.encoder

@@ -17,7 +17,8 @@ class Observation:
     stages: Stages
     started: float  # monotonic
     traced: bool = False
-    parent: Any = None  # the caller's trace context (from `traceparent`), when traced
+    # The caller's (`traceparent`, `tracestate`) headers, when traced; parsed with the spans.
+    parent: tuple[str | None, str | None] | None = None
     started_ns: int = 0  # wall clock, for the request span made at the end
     # Provider calls for `chat` spans: (provider, model, tier, start ns, end ns, usage, outcome)
     calls: list[tuple[str, str, str, int, int, Any, str]] = field(default_factory=list)

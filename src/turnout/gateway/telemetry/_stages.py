@@ -6,9 +6,9 @@
     stages.server_timing()  # "parse;dur=0.21, route;dur=0.01"
 
 Each `time()` costs two clock reads and a dict update (about a microsecond). When tracing
-is on, each stage's start and end are also kept, and the stage spans are made in one go
-when the request finishes (`spans()`), with their real times: no span context is entered
-and left on the request path.
+is on, each stage's start and end are also kept (`intervals`), and the stage spans are made
+from them, with their real times, after the request (see `Telemetry`): no span context is
+entered and left on the request path.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 
 class Stages:
@@ -40,11 +39,6 @@ class Stages:
         if self.intervals is not None:
             end = time.time_ns()
             self.intervals.append((name, end - int(seconds * 1e9), end))
-
-    def spans(self, tracer: Any, context: Any) -> None:
-        """One span per stage under the request's span, with the stage's own times."""
-        for name, start, end in self.intervals or ():
-            tracer.start_span(name, context=context, start_time=start).end(end_time=end)
 
     def milliseconds(self) -> dict[str, float]:
         return {k: round(v * 1000, 3) for k, v in self.durations.items()}

@@ -19,7 +19,7 @@ from ._metrics import Metrics
 from ._observation import Observation
 from ._recorder import RequestRecorder
 from ._stages import Stages
-from ._tracing import Tracing, usage_attributes
+from ._tracing import Tracing, trace_headers, usage_attributes
 
 log = logging.getLogger("turnout.gateway.requests")
 
@@ -43,6 +43,7 @@ class Telemetry:
     async def start(self) -> None:
         if self.recorder is not None:
             self.recorder.start()
+        self.tracing.start()
 
     async def stop(self) -> None:
         if self.recorder is not None:
@@ -52,14 +53,15 @@ class Telemetry:
     def begin(self, request_id: str, headers: Mapping[str, str]) -> Observation:
         if not self.tracing.enabled:
             return Observation(request_id, Stages(), time.monotonic())
-        # Only what the spans need is kept now; the spans themselves are made, with their
-        # real times, after the response has gone (see _emit).
+        # Only what the spans need is kept now (the caller's trace headers, as they came);
+        # the spans themselves are made, with their real times, after the response has
+        # gone, and not in this process when exporting over OTLP (see _emit).
         return Observation(
             request_id,
             Stages(traced=True),
             time.monotonic(),
             traced=True,
-            parent=self.tracing.parent(headers),
+            parent=trace_headers(headers),
             started_ns=time.time_ns(),
         )
 
@@ -82,21 +84,7 @@ class Telemetry:
         if self.recorder is not None:
             self.recorder.add(_row(obs, summary))
         if obs.traced:
-            self._spans(obs, summary, latency)
-
-    def _spans(self, obs: Observation, summary: dict[str, Any], latency: float) -> None:
-        span, context = self.tracing.request_span(obs.parent, obs.request_id, obs.started_ns)
-        obs.stages.spans(self.tracing.tracer, context)
-        for provider, model, tier, start, end, usage, outcome in obs.calls:
-            chat = self.tracing.start_chat_span(
-                context, provider, model, {"turnout.tier": tier}, start_time=start
-            )
-            if usage is not None:
-                chat.set_attributes(usage_attributes(usage))
-            chat.set_attribute("turnout.outcome", outcome)
-            chat.end(end_time=end)
-        _annotate(span, obs, summary)
-        span.end(end_time=obs.started_ns + int(latency * 1e9))
+            self.tracing.export(_trace_record(obs, summary, latency))
 
 
 def _row(obs: Observation, summary: dict[str, Any]) -> dict[str, Any]:
@@ -134,12 +122,17 @@ def _row(obs: Observation, summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _annotate(span: Any, obs: Observation, summary: dict[str, Any]) -> None:
-    from opentelemetry.trace import Status, StatusCode
-
+def _trace_record(obs: Observation, summary: dict[str, Any], latency: float) -> dict[str, Any]:
+    """The request's spans as plain data (see `_span_process.build_spans`)."""
     tokens = summary["tokens"]
-    span.set_attributes(
-        {
+    traceparent, tracestate = obs.parent or (None, None)
+    return {
+        "traceparent": traceparent,
+        "tracestate": tracestate,
+        "start": obs.started_ns,
+        "end": obs.started_ns + int(latency * 1e9),
+        "attributes": {
+            "turnout.request_id": obs.request_id,
             "turnout.tenant": obs.tenant,
             "turnout.route": obs.route,
             "turnout.pattern": obs.pattern,
@@ -156,7 +149,11 @@ def _annotate(span: Any, obs: Observation, summary: dict[str, Any]) -> None:
             "gen_ai.usage.text.input_tokens": tokens["text"],
             "gen_ai.usage.audio.input_tokens": tokens["audio"],
             "http.response.status_code": obs.status,
-        }
-    )
-    if obs.error_type is not None:
-        span.set_status(Status(StatusCode.ERROR, obs.error_type))
+        },
+        "error": obs.error_type,
+        "stages": obs.stages.intervals or [],
+        "calls": [
+            (p, m, tier, start, end, None if u is None else usage_attributes(u), outcome)
+            for p, m, tier, start, end, u, outcome in obs.calls
+        ],
+    }
