@@ -79,6 +79,7 @@ def build_index(home: Path, model: Path, items: int, batch: int = 5000) -> float
                 for i in range(start, start + n)
             ]
             collection.upsert(rows, vectors)
+        collection.optimize()  # the HNSW graph, as `index_sources` builds it after a run
         assert collection.count(TENANT) == items
     return time.perf_counter() - started
 

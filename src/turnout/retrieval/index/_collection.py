@@ -477,6 +477,14 @@ class Collection:
     def size_bytes(self) -> int:
         return self.backend.size_bytes()
 
+    def optimize(self) -> None:
+        """Build the backend's search structures now. Qdrant Edge has no background
+        optimizer: until this runs, its new segments are searched without an HNSW graph
+        (exactly, and ever slower as they grow)."""
+        optimize = getattr(self.backend, "optimize", None)
+        if optimize is not None:
+            optimize()
+
     def close(self) -> None:
         self.backend.close()
         self.manifest.close()

@@ -239,6 +239,8 @@ def index_sources(
     finally:
         # Ctrl-C or an error: keep what was finished; the rest is redone by the next run.
         writer.write()
+    if report.sources_new or report.sources_changed or report.sources_deleted:
+        collection.optimize()  # the HNSW graph for what was written (Qdrant Edge)
     manifest.set_meta(f"last_refresh:{tenant}", time.time())
     report.seconds = time.monotonic() - started
     return report
