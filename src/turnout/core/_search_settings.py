@@ -71,7 +71,10 @@ class RetrievalSettings(_Strict):
         default=2000, ge=0, description="Text of each item attached, at most this many characters."
     )
     min_score: float | None = Field(
-        default=None, description="Items scoring below this are not attached (default: none)."
+        default=None,
+        description="Items scoring below this are not attached (default: none). The score is "
+        "the encoder's cosine similarity, or for a document collection the fused score "
+        "(RRF: about 1/60 for a page first in one retriever).",
     )
     require_citation: bool = Field(
         default=True,
