@@ -270,3 +270,16 @@ def test_the_log_line_and_metrics_carry_the_retrieval(
     assert {"embed", "retrieve", "attach"} <= set(line["stages_ms"])
     metrics = httpx.get(f"{gateway.url}/metrics").text
     assert 'stage="retrieve"' in metrics and 'pattern="rag"' in metrics
+
+
+def test_a_source_deleted_since_indexing_still_gives_its_text(
+    gateway: Gateway, standin: StandInServer, with_manual: tuple[str, Path]
+) -> None:
+    key, _ = with_manual
+    tenant = ask(gateway, key, "Hello").headers["x-turnout-tenant"]
+    (gateway.home / "uploads" / "docs" / tenant / "manual.pdf").unlink()
+    raw = ask(gateway, key, "What does the manual say about the battery?")
+    assert "pattern=rag" in raw.headers["x-turnout-route"]
+    sources = sent_to(standin)[-1]["messages"][1]["content"]
+    assert not [p for p in sources if p["type"] == "image_url"]
+    assert sum(p["text"].startswith("[") for p in sources if p["type"] == "text") == 2

@@ -28,6 +28,7 @@ from turnout.core import (
 )
 from turnout.providers import Completion
 
+from ._media import SourceGoneError
 from ._retrieval import Retrieval, Retrieved
 
 _CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
@@ -197,14 +198,7 @@ class RagPath:
         pictures: list[bytes | None] = [None] * len(hits)
         if settings.attach in ("images", "both"):
             # Every hit has a picture: a photo, or the page its text came from.
-            wanted = list(range(len(hits)))
-            rendered = await asyncio.gather(
-                *(self.retrieval.picture(hits[i].item, settings.image_side) for i in wanted),
-                return_exceptions=True,
-            )
-            for i, picture in zip(wanted, rendered, strict=True):
-                # A source deleted since it was indexed: its text still goes.
-                pictures[i] = picture if isinstance(picture, bytes) else None
+            pictures = list(await asyncio.gather(*(self._picture(hit, settings) for hit in hits)))
         parts, added = _source_parts(hits, sources, pictures, settings)
         numbers = f"1 to {len(hits)}" if len(hits) > 1 else "1"
         system = Message(role="system", content=SYSTEM_PROMPT.format(numbers=numbers))
@@ -227,6 +221,12 @@ class RagPath:
             },
         )
         return context, why
+
+    async def _picture(self, hit: Retrieved, settings: RetrievalSettings) -> bytes | None:
+        try:
+            return await self.retrieval.picture(hit.item, settings.image_side)
+        except SourceGoneError:  # deleted at the source since it was indexed: text only
+            return None
 
 
 def _distinct(hits: Sequence[Retrieved], settings: RetrievalSettings) -> list[Retrieved]:
