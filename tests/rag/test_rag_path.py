@@ -276,7 +276,9 @@ def test_a_source_deleted_since_indexing_still_gives_its_text(
     gateway: Gateway, standin: StandInServer, with_manual: tuple[str, Path]
 ) -> None:
     key, _ = with_manual
-    tenant = ask(gateway, key, "Hello").headers["x-turnout-tenant"]
+    # (Retrieval off: nothing rendered, so no picture of the manual is cached.)
+    hello = ask(gateway, key, "Hello", extra_headers={"x-turnout-retrieval": "off"})
+    tenant = hello.headers["x-turnout-tenant"]
     (gateway.home / "uploads" / "docs" / tenant / "manual.pdf").unlink()
     raw = ask(gateway, key, "What does the manual say about the battery?")
     assert "pattern=rag" in raw.headers["x-turnout-route"]
