@@ -123,3 +123,11 @@ def test_an_image_query_searches_page_images_or_is_refused_where_there_are_none(
     else:
         assert response.status_code == 200, response.text
         assert {hit["page"] for hit in response.json()["data"]} <= {1, 2, 3}
+
+
+def test_page_text_quality_is_exported(
+    docs_gateway: Gateway, manual: tuple[str, httpx.Client]
+) -> None:
+    metrics = httpx.get(f"{docs_gateway.url}/metrics").text
+    assert 'turnout_index_pages_without_text{collection="docs"' in metrics
+    assert 'turnout_index_low_confidence_pages{collection="docs"' in metrics

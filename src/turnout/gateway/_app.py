@@ -33,7 +33,7 @@ from ._search_api import search_routes
 from ._serving import ChatService, failure_headers
 from ._upstreams import Upstreams
 from .governance import Governor
-from .retrieval import RagPath, Retrieval
+from .retrieval import PageQualityMetrics, RagPath, Retrieval
 from .telemetry import Judging, Telemetry
 from .telemetry._dashboard import dashboard_routes
 
@@ -82,6 +82,8 @@ def build_app(
         span_exporter=span_exporter,
     )
     judging = Judging(settings, upstreams, governor, telemetry.metrics, catalog)
+    if telemetry.metrics is not None:
+        telemetry.metrics.registry.register(PageQualityMetrics(settings))
     service = ChatService(
         settings, router, upstreams, governor, telemetry, judging, RagPath(retrieval)
     )

@@ -13,7 +13,7 @@ from ._collections import (
 from ._embedding import Encoders, QueryEmbedder
 from ._media import SourceGoneError, decode_query_image
 from ._rag import CitationCheck, Context, RagPath, cited, decide
-from ._retrieval import Found, Retrieval, uploads_dir
+from ._retrieval import Found, PageQualityMetrics, Retrieval, Retrieved, uploads_dir
 from ._uploads import UploadReport, Uploads, safe_name
 
 __all__ = [
@@ -24,9 +24,11 @@ __all__ = [
     "Encoders",
     "Found",
     "ItemNotFoundError",
+    "PageQualityMetrics",
     "QueryEmbedder",
     "RagPath",
     "Retrieval",
+    "Retrieved",
     "SourceGoneError",
     "UploadReport",
     "Uploads",

@@ -320,3 +320,21 @@ def _stored_or_page(collection: Any, tenant: str, item_id: str) -> Item | None:
         return None
     provenance = Provenance(source, some[0].source.content_hash, int(page))
     return Item(id=item_id, tenant=tenant, source=provenance, modality="page")
+
+
+class PageQualityMetrics:
+    """A Prometheus collector of page text quality per document collection (OCR pages
+    below the confidence floor, pages without text), read from the manifests at scrape
+    time; the index layer is imported only then."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Any:
+        from turnout.retrieval.index import PageQualityCollector, list_collections
+
+        if list_collections(self.settings):
+            yield from PageQualityCollector(self.settings).collect()
