@@ -129,7 +129,8 @@ class Encoders:
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             if key not in self._loaded:
-                encoder = await asyncio.to_thread(_load, spec, kind)
+                threads = self.settings.search.threads
+                encoder = await asyncio.to_thread(_load, spec, kind, threads)
                 self._loaded[key] = QueryEmbedder(encoder, self.settings.search.cache_entries)
         return self._loaded[key]
 
@@ -138,7 +139,10 @@ class Encoders:
             embedder.close()
 
 
-def _load(spec: str, kind: str) -> Any:
+def _load(spec: str, kind: str, threads: int) -> Any:
+    import torch
+
+    torch.set_num_threads(threads)  # process-wide: every query encoder shares it
     if kind == "text":
         from turnout.retrieval import load_text_encoder
 
@@ -146,7 +150,7 @@ def _load(spec: str, kind: str) -> Any:
     from turnout.retrieval import EncoderOptions, load_encoder
 
     # One request's worth of images at a time; decoding happens on the caller's side.
-    return load_encoder(spec, EncoderOptions(batch_size=32, workers=0))
+    return load_encoder(spec, EncoderOptions(batch_size=32, workers=0, threads=threads))
 
 
 class Embedded:
