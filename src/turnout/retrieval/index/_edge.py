@@ -107,6 +107,13 @@ class EdgeBackend:
             else:
                 self.shard = q.EdgeShard.load(str(path))
         except Exception as exc:
+            if "WouldBlock" in str(exc):  # another process holds the shard's write-ahead log
+                raise IndexStorageError(
+                    f"{path}: the collection is open in another process (a running `turnout "
+                    "serve`, or another `turnout index` command); embedded collections open "
+                    "in one process at a time: ask the gateway (GET /v1/collections/NAME), "
+                    "wait for the other command, or use a Qdrant server (index.backend: server)"
+                ) from exc
             raise IndexStorageError(
                 f"{path}: cannot {'create' if create else 'open'} the Qdrant Edge shard ({exc}); "
                 f"if the folder is damaged, delete it and run `turnout index refresh`"
