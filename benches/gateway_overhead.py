@@ -11,13 +11,18 @@ carrying one ~200 KB base64 JPEG:
    time each server process used per request;
 2. added latency, open loop: requests sent at a constant rate every target sustains (a
    fraction of the slowest target's throughput), each on its own keep-alive connection, so
-   queueing does not pose as overhead; p50/p95/p99 per target, minus the direct path's;
+   queueing does not pose as overhead; p50/p95/p99 per target, minus the direct path's. The
+   targets take turns in short blocks (--rounds of --open-seconds each, the order reversed
+   every other round), so a shared machine's drifting load falls on all of them alike; the
+   percentiles pool every round, and each round's p50 is shown too (its spread is the
+   noise). "telemetry on vs off" compares the same route with and without telemetry, in
+   pooled p50 and round by round;
 3. latency at 100 concurrent connections, closed loop: the `wrk -c100` percentiles, minus
    the direct path's (this one includes queueing behind the other 99 requests).
 
     benches/setup_litellm.sh                        # LiteLLM in its own venv, once
     .venv/bin/python benches/gateway_overhead.py \\
-        --litellm .bench-venv/litellm/bin/litellm [--seconds 10] [--open-seconds 10] [--pin]
+        --litellm .bench-venv/litellm/bin/litellm [--seconds 10] [--rounds 6] [--pin]
 
 Needs `wrk` on PATH (Debian: apt-get install wrk). Every server is killed at the end.
 """
@@ -29,6 +34,7 @@ import asyncio
 import base64
 import contextlib
 import datetime as dt
+import functools
 import io
 import os
 import platform
@@ -322,6 +328,19 @@ class OpenLoopResult:
     connections: int
     foreign: float = 0.0  # CPU share other processes on the machine used meanwhile
 
+    @classmethod
+    def pooled(cls, rounds: list[OpenLoopResult]) -> OpenLoopResult:
+        """One result from several rounds at the same rate: every sample, every error."""
+        return cls(
+            rounds[0].rate,
+            sum(r.sent for r in rounds),
+            [x for r in rounds for x in r.samples],
+            sum(r.errors for r in rounds),
+            sum(r.late_sends for r in rounds),
+            max(r.connections for r in rounds),
+            statistics.fmean(r.foreign for r in rounds),
+        )
+
     def pct(self, q: float) -> float:
         ordered = sorted(self.samples)
         if not ordered:
@@ -595,7 +614,8 @@ class WorkloadResult:
     body_bytes: int
     wrk: dict[str, dict[int, WrkResult]] = field(default_factory=dict)
     rate: float = 0.0
-    open: dict[str, OpenLoopResult] = field(default_factory=dict)
+    open: dict[str, OpenLoopResult] = field(default_factory=dict)  # all rounds pooled
+    rounds: dict[str, list[OpenLoopResult]] = field(default_factory=dict)
 
 
 def quietly(run: Callable[[], R], args: argparse.Namespace) -> R:
@@ -630,9 +650,16 @@ def bench_workload(
         measure_wrk(args.wrk, target.server, body, args.connections[0], 2, args.threads, [])
         result.wrk[target.name] = {}
         for c in args.connections:
-            r = quietly(
-                lambda c=c, t=target, b=body: measure_wrk(
-                    args.wrk, t.server, b, c, args.seconds, args.threads, args.pids
+            r: WrkResult = quietly(
+                functools.partial(
+                    measure_wrk,
+                    args.wrk,
+                    target.server,
+                    body,
+                    c,
+                    args.seconds,
+                    args.threads,
+                    args.pids,
                 ),
                 args,
             )
@@ -645,29 +672,45 @@ def bench_workload(
             )
     slowest = min(max(r.rps for r in by_c.values()) for by_c in result.wrk.values())
     result.rate = args.rate.get(name) or max(5.0, min(200.0, round(slowest * args.load / 5) * 5))
-    for target in targets:
-        print(f"  [{name}] {target.name}: open loop at {result.rate:g} req/s", flush=True)
+    print(
+        f"  [{name}] open loop at {result.rate:g} req/s: {args.rounds} rounds of "
+        f"{args.open_seconds:g} s per target, the order reversed every other round",
+        flush=True,
+    )
 
-        def measure(t: Target = target) -> OpenLoopResult:
-            meter = ForeignLoad(args.pids)
-            o: OpenLoopResult = run_async(
-                open_loop(
-                    t.server.port,
-                    bodies[t.name].read_bytes(),
-                    result.rate,
-                    args.open_seconds,
-                    args.open_warmup,
-                )
+    def measure(t: Target) -> OpenLoopResult:
+        meter = ForeignLoad(args.pids)
+        o: OpenLoopResult = run_async(
+            open_loop(
+                t.server.port,
+                bodies[t.name].read_bytes(),
+                result.rate,
+                args.open_seconds,
+                args.open_warmup,
             )
-            o.foreign = meter.fraction()
-            return o
+        )
+        o.foreign = meter.fraction()
+        return o
 
-        o = quietly(measure, args)
-        result.open[target.name] = o
+    result.rounds = {t.name: [] for t in targets}
+    for turn in range(args.rounds):
+        for target in targets if turn % 2 == 0 else targets[::-1]:
+            block: OpenLoopResult = quietly(functools.partial(measure, target), args)
+            result.rounds[target.name].append(block)
         print(
-            f"    p50 {o.pct(50) * 1000:.2f} ms, p95 {o.pct(95) * 1000:.2f} ms, "
-            f"p99 {o.pct(99) * 1000:.2f} ms, errors {o.errors}, late sends {o.late_sends}, "
-            f"other load {o.foreign * 100:.0f}%",
+            f"    round {turn + 1}: "
+            + "; ".join(
+                f"{n} p50 {rs[-1].pct(50) * 1000:.2f} ms (other load {rs[-1].foreign * 100:.0f}%)"
+                for n, rs in result.rounds.items()
+            ),
+            flush=True,
+        )
+    for target in targets:
+        o = result.open[target.name] = OpenLoopResult.pooled(result.rounds[target.name])
+        print(
+            f"  [{name}] {target.name}: p50 {o.pct(50) * 1000:.2f} ms, "
+            f"p95 {o.pct(95) * 1000:.2f} ms, p99 {o.pct(99) * 1000:.2f} ms, "
+            f"errors {o.errors}, late sends {o.late_sends}",
             flush=True,
         )
     return result
@@ -677,7 +720,23 @@ def _pct(x: float) -> str:
     return f"{x * 100:.0f}%"
 
 
-def report(results: list[WorkloadResult], peer: str | None, direct: str) -> str:
+def telemetry_cost(w: WorkloadResult, on: str, off: str, direct: str) -> tuple[float, list[float]]:
+    """How much more added p50 latency `on` has than `off`, as a fraction: from the pooled
+    rounds, and round by round (each round's three blocks ran back to back)."""
+    d, a, b = w.open[direct].pct(50), w.open[on].pct(50), w.open[off].pct(50)
+    per_round = [
+        (x.pct(50) - z.pct(50)) / (y.pct(50) - z.pct(50)) - 1
+        for x, y, z in zip(w.rounds[on], w.rounds[off], w.rounds[direct], strict=True)
+    ]
+    return (a - d) / (b - d) - 1, per_round
+
+
+def report(
+    results: list[WorkloadResult],
+    peer: str | None,
+    direct: str,
+    telemetry: tuple[str, str] | None = None,
+) -> str:
     """Markdown tables. "other load": CPU share of both cores that processes outside this
     bench used during that measurement (0% = the machine was otherwise quiet)."""
     out: list[str] = []
@@ -704,14 +763,17 @@ def report(results: list[WorkloadResult], peer: str | None, direct: str) -> str:
                 f"| {name} | {cells} | {errs} | {fmt(best, 0)} | {ratio} | {cpu:.2f} | {other} |"
             )
         d = w.open[direct]
+        rounds = len(w.rounds[direct])
         out.append(
-            f"\nAdded latency, open loop at {w.rate:g} req/s, {d.sent} requests per target "
-            "(ms; added = target minus direct at the same percentile):\n"
+            f"\nAdded latency, open loop at {w.rate:g} req/s, {d.sent} requests per target in "
+            f"{rounds} rounds, targets taking turns (ms; added = target minus direct at the "
+            "same percentile, all rounds pooled; p50 per round: lowest to highest):\n"
         )
         out.append(
-            "| target | p50 | p95 | p99 | added p50 | added p95 | added p99 | errors | other load |"
+            "| target | p50 | p95 | p99 | added p50 | added p95 | added p99 | p50 per round "
+            "| errors | other load |"
         )
-        out.append("| --- |" + " ---: |" * 8)
+        out.append("| --- |" + " ---: |" * 9)
         base = [d.pct(q) * 1000 for q in (50, 95, 99)]
         for name, o in w.open.items():
             vals = [o.pct(q) * 1000 for q in (50, 95, 99)]
@@ -720,9 +782,23 @@ def report(results: list[WorkloadResult], peer: str | None, direct: str) -> str:
                 if name == direct
                 else [fmt(v - b, 2) for v, b in zip(vals, base, strict=True)]
             )
+            each = sorted(r.pct(50) * 1000 for r in w.rounds[name])
+            spread = f"{fmt(each[0], 2)} to {fmt(each[-1], 2)}"
             out.append(
                 f"| {name} | {' | '.join(fmt(v, 2) for v in vals)} | {' | '.join(added)} "
-                f"| {o.errors} | {_pct(o.foreign)} |"
+                f"| {spread} | {o.errors} | {_pct(o.foreign)} |"
+            )
+        if telemetry is not None:
+            on, off = telemetry
+            pooled, per_round = telemetry_cost(w, on, off, direct)
+            ordered = sorted(per_round)
+            out.append(
+                f"\nTelemetry on vs off ({on}, against {off}): added p50 "
+                f"{fmt((w.open[on].pct(50) - d.pct(50)) * 1000, 2)} against "
+                f"{fmt((w.open[off].pct(50) - d.pct(50)) * 1000, 2)} ms, "
+                f"**{pooled * 100:+.1f}%** pooled; round by round: median "
+                f"{statistics.median(per_round) * 100:+.1f}%, lowest {ordered[0] * 100:+.1f}%, "
+                f"highest {ordered[-1] * 100:+.1f}%."
             )
         c = cs[-1]
         dw = w.wrk[direct][c]
@@ -767,8 +843,15 @@ def main() -> None:
         "--connections", type=lambda s: [int(x) for x in s.split(",")], default=[50, 100]
     )
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--open-seconds", type=float, default=10.0)
-    parser.add_argument("--open-warmup", type=float, default=2.0)
+    parser.add_argument(
+        "--open-seconds", type=float, default=5.0, help="each target's open-loop block"
+    )
+    parser.add_argument(
+        "--open-warmup", type=float, default=1.0, help="not kept, before each block"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=6, help="open-loop rounds; each target one block each"
+    )
     parser.add_argument(
         "--load",
         type=float,
@@ -801,6 +884,8 @@ def main() -> None:
     )
     parser.add_argument("--retries", type=int, default=2, help="repeats per measurement")
     args = parser.parse_args()
+    # SIGTERM (and SIGINT, which a background job ignores) stops the servers on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args.wrk = shutil.which("wrk")
     if args.wrk is None:
         sys.exit("wrk not found on PATH; on Debian: apt-get install wrk")
@@ -922,7 +1007,9 @@ def main() -> None:
         + f"; pinned: {'yes' if args.pin else 'no'}; image: {len(jpeg):,} byte JPEG, "
         f"{len(base64.b64encode(jpeg)):,} bytes base64."
     )
-    text = header + "\n" + report(results, peer, targets[0].name)
+    text = (
+        header + "\n" + report(results, peer, targets[0].name, (targets[1].name, targets[3].name))
+    )
     print("\n" + text)
     if args.json:
         raw = [
@@ -936,6 +1023,7 @@ def main() -> None:
                         "p50_ms": o.pct(50) * 1000,
                         "p95_ms": o.pct(95) * 1000,
                         "p99_ms": o.pct(99) * 1000,
+                        "p50_ms_per_round": [r.pct(50) * 1000 for r in w.rounds[n]],
                         "mean_ms": statistics.fmean(o.samples) * 1000 if o.samples else None,
                         "n": len(o.samples),
                         "errors": o.errors,
