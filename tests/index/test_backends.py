@@ -167,3 +167,69 @@ def test_faiss_rebuilds_a_stale_index_file_from_its_store(tmp_path: Path) -> Non
     with open_collection(settings, "stale") as c:
         assert c.search(vectors[15], tenant="t", k=1)[0].item.id == "item15"
         assert c.count() == 20
+
+
+def _partial_queries(docs: list[np.ndarray], seed: int) -> list[np.ndarray]:  # type: ignore[type-arg]
+    """Queries made of a few tokens of one item: they match part of it, as a question
+    matches one region of a page, so the item's mean vector is a poor guide to them."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for target in rng.choice(len(docs), 8, replace=False):
+        tokens = docs[target][rng.choice(len(docs[target]), 3, replace=False)]
+        out.append(tokens + 0.3 * rng.normal(size=tokens.shape).astype(np.float32))
+    return out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sketch_first_stage_keeps_the_exhaustive_top_k(tmp_path: Path, backend: str) -> None:
+    """With few candidates, the first stage (MaxSim over each item's sketch) still holds
+    the items exhaustive MaxSim ranks first; another tenant's copies never crowd it."""
+    settings = settings_for(tmp_path, backend)
+    docs = clustered_multivectors(120, DIM, seed=3)
+    with create_collection(settings, "late", DIM, multivector=MultivectorOptions(dim=DIM)) as c:
+        assert c.spec.multivector is not None and c.spec.multivector.sketch == 8
+        c.upsert(items(120, "t"), multivectors=docs)
+        # Another tenant holds exact copies of every item: without the tenant in the first
+        # stage they would take half of the candidates.
+        c.upsert(items(120, "other", prefix="x"), multivectors=docs)
+        for query in _partial_queries(docs, seed=4):
+            hits = c.search(None, tenant="t", k=3, multivector=query, candidates=12)
+            exact = sorted(range(120), key=lambda i: -maxsim(normalise(query), normalise(docs[i])))
+            assert [h.item.id for h in hits] == [f"item{i}" for i in exact[:3]], backend
+        # Filters narrow the first stage too (five filters: FAISS keeps sketches for four).
+        query = _partial_queries(docs, seed=5)[0]
+        exact = sorted(range(120), key=lambda i: -maxsim(normalise(query), normalise(docs[i])))
+        narrow: list[tuple[str, object]] = [("meta.group", g) for g in range(3)]
+        for key, value in [*narrow, ("modality", "image"), ("modality", "page")]:
+            hits = c.search(
+                None, tenant="t", k=2, filters={key: value}, multivector=query, candidates=8
+            )
+            want = [
+                f"item{i}"
+                for i in exact
+                if (i % 3 if key == "meta.group" else ("image" if i % 2 else "page")) == value
+            ][:2]
+            assert [h.item.id for h in hits] == want, (backend, key, value)
+
+
+def test_collections_recorded_before_sketches_keep_their_first_stage() -> None:
+    from turnout.retrieval.index._types import CollectionSpec
+
+    old = {"name": "late", "dim": DIM, "multivector": {"dim": DIM, "quantization": "scalar"}}
+    spec = CollectionSpec.from_json(old)
+    assert spec.multivector == MultivectorOptions(dim=DIM, quantization="scalar", sketch=0)
+    assert CollectionSpec.from_json(
+        {**old, "multivector": {"dim": DIM, "sketch": 4}}
+    ).multivector == MultivectorOptions(dim=DIM, sketch=4)
+
+
+def test_maxsim_rows_scores_every_item_as_maxsim_does() -> None:
+    from turnout.retrieval.index._late import maxsim_rows, sketch_vectors
+
+    docs = [normalise(d) for d in clustered_multivectors(7, DIM, seed=6, tokens=(1, 30))]
+    sketches = [sketch_vectors(d, 4) for d in docs]
+    assert all(1 <= len(s) <= 4 for s in sketches)
+    starts = np.cumsum([0] + [len(s) for s in sketches[:-1]]).astype(np.int64)
+    query = normalise(docs[2][:3])
+    got = maxsim_rows(query, np.concatenate(sketches), starts)
+    assert got == pytest.approx([maxsim(query, s) for s in sketches], rel=1e-5)

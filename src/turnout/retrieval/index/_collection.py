@@ -37,7 +37,7 @@ from ._errors import (
     IndexStorageError,
     InvalidFilterError,
 )
-from ._late import normalise, pool_tokens, pooled_vector
+from ._late import normalise, pool_tokens, pooled_vector, sketch_vectors
 from ._manifest import Manifest, PageRecord, SourceRecord
 from ._types import (
     FILTER_KEYS,
@@ -314,10 +314,14 @@ class Collection:
             if item.id in seen:
                 raise InvalidInputError(f"item id {item.id!r} appears twice in one batch")
             seen.add(item.id)
-            multi = None
+            multi = sketch = None
             if mv is not None:
                 assert multivectors is not None
                 multi = self._multi(multivectors[i], f"item {item.id!r}", pool=True)
+                if mv.sketch > 0:
+                    # From the item's own vectors, not the pooled ones pool_factor stores.
+                    tokens = self._multi(multivectors[i], f"item {item.id!r}", pool=False)
+                    sketch = sketch_vectors(tokens, mv.sketch)
             if vectors is not None:
                 vector = self._vector(vectors[i], f"item {item.id!r}")
             else:
@@ -351,6 +355,7 @@ class Collection:
                     multi,
                     text_vector,
                     lexical,
+                    sketch,
                 )
             )
         return points

@@ -1,7 +1,9 @@
 """Qdrant Edge: the Qdrant engine in-process (`qdrant-edge-py`), a shard on disk.
 
 Named vectors: `dense` (the single vector, HNSW-indexed) and, for late interaction,
-`multi` (a MaxSim multivector, not graph-indexed: it only re-ranks what `dense` prefetched).
+`multi` (a MaxSim multivector, not graph-indexed: it only re-ranks what the first stage
+prefetched) and `sketch` (a few centroids per item in float16, a MaxSim multivector the
+first stage searches; collections made before sketches prefetch by `dense`).
 A document collection adds `text` (passages' text-encoder vectors, where the collection's
 own encoder is another) and the sparse `bm25` (Qdrant's BM25 with the IDF modifier).
 """
@@ -85,6 +87,16 @@ class EdgeBackend:
                 if spec.multivector.quantization != "none"
                 else None,
             )
+            if spec.multivector.sketch > 0:
+                vectors["sketch"] = q.EdgeVectorParams(
+                    size=spec.multivector.dim,
+                    distance=q.Distance.Cosine,
+                    multivector_config=q.MultiVectorConfig(q.MultiVectorComparator.MaxSim),
+                    hnsw_config=q.HnswIndexConfig(
+                        m=hnsw.m, ef_construct=hnsw.ef_construct, full_scan_threshold=10_000
+                    ),
+                    datatype=q.VectorStorageDatatype.Float16,
+                )
         documents = spec.documents
         sparse = {}
         if documents is not None and documents.text_dim is not None:
@@ -128,6 +140,13 @@ class EdgeBackend:
                     f"{point.payload.get('item_id')!r} has none"
                 )
             vec["multi"] = point.multivector.tolist()
+            if self.spec.multivector.sketch > 0:
+                if point.sketch is None:
+                    raise CollectionMismatchError(
+                        f"collection {self.spec.name!r} stores sketches; item "
+                        f"{point.payload.get('item_id')!r} has none"
+                    )
+                vec["sketch"] = point.sketch.tolist()
         if point.text_vector is not None:
             vec["text"] = point.text_vector.tolist()
         if point.lexical:
@@ -172,7 +191,15 @@ class EdgeBackend:
                 limit=k, query=dense, filter=flt, params=params, with_payload=True
             )
         else:
-            prefetch = q.Prefetch(limit=max(candidates, k), query=dense, filter=flt, params=params)
+            assert self.spec.multivector is not None
+            first = (
+                q.Query.Nearest(multivector.tolist(), using="sketch")
+                if self.spec.multivector.sketch > 0
+                else dense
+            )
+            # The graph search must look at least as wide as the candidates it keeps.
+            wide = q.SearchParams(hnsw_ef=max(self.ef, candidates, k))
+            prefetch = q.Prefetch(limit=max(candidates, k), query=first, filter=flt, params=wide)
             request = q.QueryRequest(
                 limit=k,
                 prefetches=[prefetch],

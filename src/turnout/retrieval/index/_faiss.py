@@ -1,7 +1,9 @@
 """FAISS with its own persistence: `store.sqlite` (the truth) plus `vectors.faiss` (derived).
 
 The SQLite store holds every point: id, tenant, payload, the vector and, for late
-interaction, the stored multivector codes. Each write is one SQLite transaction and bumps a
+interaction, the stored multivector codes and the sketch (a few float16 centroids per
+item; the first stage is an exact MaxSim over the allowed items' sketches, held in memory
+after the first search following a write). Each write is one SQLite transaction and bumps a
 generation number. The FAISS index is written to `vectors.faiss` (atomically, with the
 generation it holds) on `close`; on open, an index file whose generation is not the
 store's (a crash, a copy) is rebuilt from the store, so the two never disagree.
@@ -31,7 +33,7 @@ from numpy.typing import NDArray
 
 from ._backend import Found, Must
 from ._errors import CollectionMismatchError, IndexBackendError, IndexStorageError
-from ._late import decode_multivector, encode_multivector, maxsim
+from ._late import decode_multivector, encode_multivector, maxsim, maxsim_rows
 from ._lexical import Bm25Index
 from ._types import CollectionSpec, Point
 
@@ -47,7 +49,8 @@ CREATE TABLE IF NOT EXISTS points (
     vector BLOB NOT NULL,
     multi BLOB,
     text_vector BLOB,
-    lexical TEXT
+    lexical TEXT,
+    sketch BLOB
 );
 CREATE INDEX IF NOT EXISTS points_tenant ON points (tenant);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -89,8 +92,8 @@ class FaissBackend:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             columns = {r[1] for r in self.db.execute("PRAGMA table_info(points)")}
-            for column, kind in (("text_vector", "BLOB"), ("lexical", "TEXT")):
-                if column not in columns:  # a store written before document collections
+            for column, kind in (("text_vector", "BLOB"), ("lexical", "TEXT"), ("sketch", "BLOB")):
+                if column not in columns:  # a store written before these columns
                     self.db.execute(f"ALTER TABLE points ADD COLUMN {column} {kind}")
         except sqlite3.DatabaseError as exc:
             raise IndexStorageError(f"{self.store_path}: not a readable store ({exc})") from exc
@@ -199,6 +202,12 @@ class FaissBackend:
                 f"collection {self.spec.name!r} stores multivectors; item "
                 f"{point.payload.get('item_id')!r} has none"
             )
+        mv = self.spec.multivector
+        if mv is not None and mv.sketch > 0 and point.sketch is None:
+            raise CollectionMismatchError(
+                f"collection {self.spec.name!r} stores sketches; item "
+                f"{point.payload.get('item_id')!r} has none"
+            )
 
     def upsert(self, points: Sequence[Point]) -> None:
         if not points:
@@ -225,12 +234,13 @@ class FaissBackend:
                     if p.text_vector is None
                     else np.ascontiguousarray(p.text_vector, dtype=np.float32).tobytes(),
                     p.lexical or None,
+                    None if p.sketch is None else p.sketch.astype(np.float16).tobytes(),
                 )
                 for p in points
             ]
             self.db.executemany(
-                "INSERT INTO points (pid, tenant, payload, vector, multi, text_vector, lexical) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO points (pid, tenant, payload, vector, multi, text_vector, lexical, "
+                "sketch) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             self._bump()
@@ -351,9 +361,15 @@ class FaissBackend:
         if using == "text":
             return self._search_text(vector, selector, min(allowed, k))
         first = min(allowed, max(candidates, k) if multivector is not None else k)
-        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
-        distances, fids = self.index.search(query, first, params=self._params(selector))
-        found = [(int(f), float(d)) for f, d in zip(fids[0], distances[0], strict=True) if f >= 0]
+        mv = self.spec.multivector
+        if multivector is not None and mv is not None and mv.sketch > 0:
+            found = self._first_stage(multivector, must, first)
+        else:
+            query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+            distances, fids = self.index.search(query, first, params=self._params(selector))
+            found = [
+                (int(f), float(d)) for f, d in zip(fids[0], distances[0], strict=True) if f >= 0
+            ]
         rows = self._rows([f for f, _ in found], with_multi=multivector is not None)
         if multivector is None:
             out = []
@@ -366,7 +382,6 @@ class FaissBackend:
                     )
                     out.append((rows[fid][0], score, rows[fid][1]))
             return out[:k]
-        mv = self.spec.multivector
         assert mv is not None
         scored = []
         for fid, _ in found:
@@ -376,6 +391,52 @@ class FaissBackend:
                 scored.append((pid, maxsim(multivector, doc), payload))
         scored.sort(key=lambda t: (-t[1], t[0]))
         return scored[:k]
+
+    def _sketches(self, must: Must) -> tuple[NDArray[np.float32], Any, Any]:
+        """The allowed points' sketches as one float32 matrix, their fids, and where each
+        point's rows start (derived from the store, cached until the next write)."""
+        key = "sketch:" + json.dumps(must, sort_keys=True)
+        if key not in self._derived:
+            mv = self.spec.multivector
+            assert mv is not None
+            where, args = self._where(must)
+            rows = self.db.execute(
+                f"SELECT fid, sketch FROM points WHERE {where} AND sketch IS NOT NULL ORDER BY fid",
+                args,
+            ).fetchall()
+            parts = [np.frombuffer(r[1], dtype=np.float16).reshape(-1, mv.dim) for r in rows]
+            counts = np.array([len(part) for part in parts], dtype=np.int64)
+            starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+            matrix = (
+                np.concatenate(parts).astype(np.float32)
+                if parts
+                else np.zeros((0, mv.dim), dtype=np.float32)
+            )
+            # A matrix per filter is 4 bytes x dim x sketch per allowed item: keep a few.
+            cached = [k for k in self._derived if k.startswith("sketch:")]
+            for old in cached if len(cached) >= 4 else []:
+                del self._derived[old]
+            if len(self._derived) > 64:
+                self._derived.clear()
+            fids = np.array([r[0] for r in rows], dtype=np.int64)
+            self._derived[key] = (matrix, fids, starts[: len(rows)])
+        out: tuple[NDArray[np.float32], Any, Any] = self._derived[key]
+        return out
+
+    def _first_stage(
+        self, multivector: NDArray[np.float32], must: Must, first: int
+    ) -> list[tuple[int, float]]:
+        """The `first` allowed points with the highest MaxSim over their sketches."""
+        matrix, fids, starts = self._sketches(must)
+        if first < 1 or len(fids) == 0:
+            return []
+        scores = maxsim_rows(np.ascontiguousarray(multivector, dtype=np.float32), matrix, starts)
+        if first < len(scores):
+            top = np.argpartition(-scores, first - 1)[:first]
+        else:
+            top = np.arange(len(scores))
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(fids[i]), float(scores[i])) for i in top]
 
     def _text_index(self) -> Any:
         """An exact inner-product index over the passages' text vectors (derived, cached)."""
@@ -457,14 +518,21 @@ class FaissBackend:
         """The store's vectors and codes plus the FAISS index as it would be written."""
         stored = self.db.execute(
             "SELECT COALESCE(SUM(LENGTH(vector) + COALESCE(LENGTH(multi), 0) "
-            "+ LENGTH(payload)), 0) FROM points"
+            "+ COALESCE(LENGTH(sketch), 0) + LENGTH(payload)), 0) FROM points"
         ).fetchone()[0]
         index_bytes = int(self.faiss.serialize_index(self.index).nbytes) if self.index.ntotal else 0
         return int(stored) + index_bytes
 
     def multivector_bytes(self) -> int:
+        """The stored multivector codes (the re-ranking stage's)."""
         return int(
             self.db.execute("SELECT COALESCE(SUM(LENGTH(multi)), 0) FROM points").fetchone()[0]
+        )
+
+    def sketch_bytes(self) -> int:
+        """The stored sketches (float16; the first stage's)."""
+        return int(
+            self.db.execute("SELECT COALESCE(SUM(LENGTH(sketch)), 0) FROM points").fetchone()[0]
         )
 
     def flush(self) -> None:

@@ -83,3 +83,20 @@ def maxsim(query: F32, document: F32) -> float:
 def pooled_vector(vectors: F32) -> F32:
     """The one vector a first-stage search uses when an item gives none: the normalised mean."""
     return normalise(normalise(vectors).mean(axis=0))
+
+
+def sketch_vectors(vectors: F32, size: int) -> F32:
+    """At most `size` centroids of an item's vectors: what the first stage ranks by MaxSim."""
+    n = len(vectors)
+    return pool_tokens(vectors, max(1, -(-n // max(1, size))))
+
+
+def maxsim_rows(query: F32, rows: F32, starts: NDArray[np.int64]) -> F32:
+    """MaxSim of `query` with many items at once: item j's vectors are
+    rows[starts[j]:starts[j + 1]] (the last runs to the end); `starts` is increasing."""
+    if len(starts) == 0:
+        return np.zeros(0, dtype=np.float32)
+    sims = query @ rows.T  # (query vectors, all rows)
+    best = np.maximum.reduceat(sims, starts, axis=1)  # (query vectors, items)
+    out: F32 = best.sum(axis=0).astype(np.float32, copy=False)
+    return out

@@ -99,6 +99,16 @@ class ServerBackend:
                     hnsw_config=models.HnswConfigDiff(m=0),
                     quantization_config=quant,
                 )
+                if spec.multivector.sketch > 0:
+                    vectors["sketch"] = models.VectorParams(
+                        size=spec.multivector.dim,
+                        distance=models.Distance.COSINE,
+                        multivector_config=models.MultiVectorConfig(
+                            comparator=models.MultiVectorComparator.MAX_SIM
+                        ),
+                        hnsw_config=models.HnswConfigDiff(m=m, ef_construct=ef_construct),
+                        datatype=models.Datatype.FLOAT16,
+                    )
             documents = spec.documents
             sparse = None
             if documents is not None and documents.text_dim is not None:
@@ -168,6 +178,13 @@ class ServerBackend:
                         f"{p.payload.get('item_id')!r} has none"
                     )
                 vector["multi"] = p.multivector.tolist()
+                if self.spec.multivector.sketch > 0:
+                    if p.sketch is None:
+                        raise CollectionMismatchError(
+                            f"collection {self.name!r} stores sketches; item "
+                            f"{p.payload.get('item_id')!r} has none"
+                        )
+                    vector["sketch"] = p.sketch.tolist()
             if p.text_vector is not None:
                 vector["text"] = p.text_vector.tolist()
             if p.lexical:
@@ -209,12 +226,15 @@ class ServerBackend:
                 ),
             )
         else:
+            assert self.spec.multivector is not None
+            sketch = self.spec.multivector.sketch > 0
             prefetch = m.Prefetch(
-                query=vector.tolist(),
-                using="dense",
+                query=multivector.tolist() if sketch else vector.tolist(),
+                using="sketch" if sketch else "dense",
                 filter=flt,
                 limit=max(candidates, k),
-                params=params,
+                # The graph search must look at least as wide as the candidates it keeps.
+                params=m.SearchParams(hnsw_ef=max(self.ef, candidates, k)),
             )
             result = self._call(
                 "search",

@@ -110,11 +110,17 @@ class MultivectorOptions:
     before storing them; `quantization` stores them as int8 (scalar) or one bit per
     dimension (binary) where the backend stores the codes itself (FAISS), and turns on the
     matching Qdrant quantization on Qdrant backends.
+
+    `sketch` > 0: each item also keeps its vectors clustered into at most `sketch` centroids,
+    and the first stage ranks items by MaxSim over those (a few vectors per item) instead
+    of by one mean-pooled vector, which loses the items that match only part of a query.
+    0 is the first stage of collections made before sketches (the mean-pooled vector).
     """
 
     dim: int
     quantization: Quantization = "none"
     pool_factor: int = 1
+    sketch: int = 8
 
 
 @dataclass(frozen=True)
@@ -177,7 +183,8 @@ class CollectionSpec:
         documents = data.get("documents")
         return cls(
             **{k: v for k, v in data.items() if k not in ("multivector", "documents")},
-            multivector=MultivectorOptions(**multi) if multi else None,
+            # A collection recorded before sketches existed has none (sketch 0).
+            multivector=MultivectorOptions(**{"sketch": 0, **multi}) if multi else None,
             documents=DocumentOptions(**documents) if documents else None,
         )
 
@@ -187,7 +194,8 @@ class Point:
     """What a backend stores: an id, the single vector, an optional multivector, the payload.
 
     In a document collection a passage also has `text_vector` (the text encoder's, where it
-    is not the collection's own encoder) and `lexical`, the text BM25 indexes.
+    is not the collection's own encoder) and `lexical`, the text BM25 indexes. A
+    late-interaction point with a sketch has `sketch`, the first stage's few vectors.
     """
 
     id: str
@@ -196,6 +204,7 @@ class Point:
     multivector: NDArray[np.float32] | None = None
     text_vector: NDArray[np.float32] | None = None
     lexical: str | None = None
+    sketch: NDArray[np.float32] | None = None
 
 
 @dataclass(frozen=True)
