@@ -14,13 +14,14 @@ from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, insert, select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from turnout.core import InvalidInputError, NotFoundError, PayloadTooLargeError
+from turnout.core import NotFoundError
 
+from ._intake import parse_body
 from .governance import Governor
 from .governance._schema import feedback, ledger, requests
 from .telemetry import Telemetry
@@ -39,18 +40,6 @@ class Feedback(BaseModel):
     @property
     def score(self) -> int:
         return 1 if self.rating in ("up", 1) else -1
-
-
-def _parse(raw: bytes) -> Feedback:
-    if len(raw) > MAX_BODY:
-        raise PayloadTooLargeError(f"feedback body is {len(raw):,} bytes; at most {MAX_BODY:,}")
-    try:
-        return Feedback.model_validate_json(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:5]
-        )
-        raise InvalidInputError(f"invalid feedback: {problems}") from None
 
 
 def feedback_routes(governor: Governor, telemetry: Telemetry) -> APIRouter:
@@ -96,7 +85,7 @@ def feedback_routes(governor: Governor, telemetry: Telemetry) -> APIRouter:
     @router.post("/v1/feedback")
     async def give_feedback(request: Request) -> Response:
         caller = governor.identify(request.headers.get("authorization"), None)
-        given = _parse(await request.body())
+        given = parse_body(Feedback, await request.body(), "feedback", MAX_BODY)
         if telemetry.recorder is not None:
             await telemetry.recorder.flush()  # this replica's pending records first
         modality = await db.run(store, caller.tenant.id, caller.user, given)

@@ -10,8 +10,9 @@ import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from turnout.core import (
     ChatRequest,
@@ -74,10 +75,27 @@ def parse_request(body: bytes, max_bytes: int) -> ChatRequest:
         if first["type"] == "model_type" and not first["loc"]:
             raise RequestValidationError("request body must be a JSON object", None) from None
         param = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:5]
-        )
-        raise RequestValidationError(f"invalid request: {problems}", param or None) from None
+        raise RequestValidationError(f"invalid request: {problems(exc)}", param or None) from None
+
+
+def problems(exc: ValidationError) -> str:
+    """The first few validation errors, each as `where: what`."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:5]
+    )
+
+
+Body = TypeVar("Body", bound=BaseModel)
+
+
+def parse_body(model: type[Body], raw: bytes, what: str, max_bytes: int) -> Body:
+    """A small JSON body (feedback, a search) as `model`; 413 over `max_bytes`, 400 else."""
+    if len(raw) > max_bytes:
+        raise PayloadTooLargeError(f"{what} body is {len(raw):,} bytes; at most {max_bytes:,}")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise InvalidInputError(f"invalid {what}: {problems(exc)}") from None
 
 
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="

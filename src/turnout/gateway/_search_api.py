@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -31,6 +31,7 @@ from turnout.core import (
     Settings,
 )
 
+from ._intake import parse_body
 from .governance import Caller, Governor
 from .retrieval import Retrieval, Uploads
 
@@ -50,20 +51,6 @@ class SearchQuery(BaseModel):
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(data), status, headers, media_type="application/json")
-
-
-def _parse_query(raw: bytes) -> SearchQuery:
-    if len(raw) > _MAX_SEARCH_BODY:
-        raise PayloadTooLargeError(
-            f"search body is {len(raw):,} bytes; at most {_MAX_SEARCH_BODY:,}"
-        )
-    try:
-        return SearchQuery.model_validate_json(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:5]
-        )
-        raise InvalidInputError(f"invalid search: {problems}") from None
 
 
 def _image_bytes(value: str) -> bytes:
@@ -95,7 +82,7 @@ def search_routes(settings: Settings, governor: Governor, retrieval: Retrieval) 
     @router.post("/v1/search")
     async def search(request: Request) -> Response:
         started = time.perf_counter()
-        asked = _parse_query(await request.body())
+        asked = parse_body(SearchQuery, await request.body(), "search", _MAX_SEARCH_BODY)
 
         async def work(caller: Caller) -> Response:
             found = await retrieval.search(

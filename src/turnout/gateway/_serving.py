@@ -541,26 +541,24 @@ class ChatService:
                 spent,
             )
         )
+
+        def last_chunk(field: str, value: Any) -> bytes:
+            """A chunk without choices that carries `usage` or `turnout` (as OpenAI's usage
+            chunk does)."""
+            chunk = {
+                "id": last_id,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": upstream.deployment.model,
+                "choices": [],
+                field: value,
+            }
+            return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
         if chat.stream_options is not None and chat.stream_options.include_usage:
-            chunk = {
-                "id": last_id,
-                "object": "chat.completion.chunk",
-                "created": int(time.time()),
-                "model": upstream.deployment.model,
-                "choices": [],
-                "usage": openai_usage(usage, opened.cost),
-            }
-            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+            yield last_chunk("usage", openai_usage(usage, opened.cost))
         if context is not None:  # past the commit point: citations are reported, not checked
-            chunk = {
-                "id": last_id,
-                "object": "chat.completion.chunk",
-                "created": int(time.time()),
-                "model": upstream.deployment.model,
-                "choices": [],
-                "turnout": context.extension("".join(answer)),
-            }
-            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+            yield last_chunk("turnout", context.extension("".join(answer)))
         yield f": x-turnout-cost-usd={usd(opened.cost)}\n\n".encode()
         yield b"data: [DONE]\n\n"
         obs.outcome = "ok"

@@ -75,11 +75,8 @@ class Uploads:
             if models.dual is not None and models.text is not None:
                 text_encoder = models.text.encoder
         folder = uploads_dir(self.settings, collection, tenant)
-        index = self.settings.index
 
         def store_and_index(c: Any) -> UploadReport:
-            from turnout.retrieval.index import index_sources
-
             folder.mkdir(parents=True, exist_ok=True)
             paths = []
             for name, (_, data) in zip(names, files, strict=True):
@@ -88,17 +85,7 @@ class Uploads:
                 tmp.write_bytes(data)
                 os.replace(tmp, path)
                 paths.append(path)
-            with PDFIUM:
-                result = index_sources(
-                    c,
-                    encoder,
-                    [folder],
-                    tenant=tenant,
-                    batch_size=index.batch_size,
-                    max_pixels=index.max_image_pixels,
-                    pdf_scale=index.pdf_scale,
-                    text_encoder=text_encoder,
-                )
+            result = self._index_folder(c, tenant, folder, encoder, text_encoder)
             report = UploadReport()
             refused = {Path(path).name: reason for path, reason in result.skipped}
             for original, path in zip(files, paths, strict=True):
@@ -132,33 +119,39 @@ class Uploads:
         models = await self.retrieval.models(thread)
         encoder = _indexing_encoders(models)
         text_encoder = models.text.encoder if models.dual and models.text else None
-        index = self.settings.index
 
         def remove(c: Any) -> int:
-            from turnout.retrieval.index import index_sources
-
             if source.parent != folder:
                 return int(c.delete(tenant, [item.id]))
             before = len(c.manifest.items_of(tenant, str(source)))
             source.unlink(missing_ok=True)
             # Indexing the folder again removes what was deleted at the source (and
             # picks up anything else pending there).
-            with PDFIUM:
-                index_sources(
-                    c,
-                    encoder,
-                    [folder],
-                    tenant=tenant,
-                    batch_size=index.batch_size,
-                    max_pixels=index.max_image_pixels,
-                    pdf_scale=index.pdf_scale,
-                    text_encoder=text_encoder,
-                )
+            self._index_folder(c, tenant, folder, encoder, text_encoder)
             return before
 
         removed = await thread.run(remove)
         thread.forget_presence(tenant)
         return removed
+
+    def _index_folder(
+        self, c: Any, tenant: str, folder: Path, encoder: Any, text_encoder: Any
+    ) -> Any:
+        """Index the tenant's upload folder: what is new or changed, and what was deleted."""
+        from turnout.retrieval.index import index_sources
+
+        index = self.settings.index
+        with PDFIUM:
+            return index_sources(
+                c,
+                encoder,
+                [folder],
+                tenant=tenant,
+                batch_size=index.batch_size,
+                max_pixels=index.max_image_pixels,
+                pdf_scale=index.pdf_scale,
+                text_encoder=text_encoder,
+            )
 
     async def _new_collection(self, collection: str) -> tuple[Any, Any, Any]:
         """(encoder, text encoder, document options) to create a collection with, from
