@@ -123,10 +123,10 @@ def test_recommend_json_and_table() -> None:
     assert "hosted API" in table.stdout
 
 
-def test_demo_runs_and_says_what_is_not_built() -> None:
+def test_demo_runs_and_says_what_it_does_not_show() -> None:
     out = run("demo")
     assert out.returncode == 0, out.stderr
-    assert "not built yet" in out.stdout
+    assert "built, not in this demo yet" in out.stdout
     assert "recommend --shape assistant" in out.stdout
     assert "765 tok" in out.stdout  # gpt-4o, the generated 4032x3024 photo at high detail
     escalated = next(line for line in out.stdout.splitlines() if "comes back empty" in line)
