@@ -10,7 +10,7 @@ own encoder is another) and the sparse `bm25` (Qdrant's BM25 with the IDF modifi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,36 @@ def _import() -> Any:
             "backend 'edge' needs qdrant-edge-py: pip install 'turnout[retrieval]'"
         ) from exc
     return qdrant_edge
+
+
+def named_vectors(
+    spec: CollectionSpec, point: Point, sparse: Callable[[list[int], list[float]], Any]
+) -> dict[str, Any]:
+    """A point's named vectors as both Qdrant clients take them (Edge and qdrant-client):
+    `dense`, and as the collection has them `multi` and `sketch` (late interaction), `text`
+    (passages) and the BM25 sparse vector, built by `sparse(indices, values)`."""
+    vec: dict[str, Any] = {"dense": point.vector.tolist()}
+    if spec.multivector is not None:
+        if point.multivector is None:
+            raise CollectionMismatchError(
+                f"collection {spec.name!r} stores multivectors; item "
+                f"{point.payload.get('item_id')!r} has none"
+            )
+        vec["multi"] = point.multivector.tolist()
+        if spec.multivector.sketch > 0:
+            if point.sketch is None:
+                raise CollectionMismatchError(
+                    f"collection {spec.name!r} stores sketches; item "
+                    f"{point.payload.get('item_id')!r} has none"
+                )
+            vec["sketch"] = point.sketch.tolist()
+    if point.text_vector is not None:
+        vec["text"] = point.text_vector.tolist()
+    if point.lexical:
+        indices, values = document_terms(point.lexical)
+        if indices:
+            vec[SPARSE] = sparse(indices, values)
+    return vec
 
 
 def qdrant_filter(q: Any, must: Must) -> Any:
@@ -132,28 +162,7 @@ class EdgeBackend:
             ) from exc
 
     def _vector(self, point: Point) -> Any:
-        vec: dict[str, Any] = {"dense": point.vector.tolist()}
-        if self.spec.multivector is not None:
-            if point.multivector is None:
-                raise CollectionMismatchError(
-                    f"collection {self.spec.name!r} stores multivectors; item "
-                    f"{point.payload.get('item_id')!r} has none"
-                )
-            vec["multi"] = point.multivector.tolist()
-            if self.spec.multivector.sketch > 0:
-                if point.sketch is None:
-                    raise CollectionMismatchError(
-                        f"collection {self.spec.name!r} stores sketches; item "
-                        f"{point.payload.get('item_id')!r} has none"
-                    )
-                vec["sketch"] = point.sketch.tolist()
-        if point.text_vector is not None:
-            vec["text"] = point.text_vector.tolist()
-        if point.lexical:
-            indices, values = document_terms(point.lexical)
-            if indices:
-                vec[SPARSE] = self.q.SparseVector(indices, values)
-        return vec
+        return named_vectors(self.spec, point, lambda i, v: self.q.SparseVector(i, v))
 
     def upsert(self, points: Sequence[Point]) -> None:
         if not points:

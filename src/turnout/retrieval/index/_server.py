@@ -17,9 +17,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._backend import Found, Must
-from ._edge import qdrant_filter
+from ._edge import named_vectors, qdrant_filter
 from ._errors import CollectionMismatchError, IndexBackendError
-from ._lexical import SPARSE, document_terms, query_terms
+from ._lexical import SPARSE, query_terms
 from ._types import CollectionSpec, Point
 
 # One local-mode client per path: qdrant-client's local mode locks its folder per client.
@@ -168,30 +168,16 @@ class ServerBackend:
     def upsert(self, points: Sequence[Point]) -> None:
         if not points:
             return
-        structs = []
-        for p in points:
-            vector: dict[str, Any] = {"dense": p.vector.tolist()}
-            if self.spec.multivector is not None:
-                if p.multivector is None:
-                    raise CollectionMismatchError(
-                        f"collection {self.name!r} stores multivectors; item "
-                        f"{p.payload.get('item_id')!r} has none"
-                    )
-                vector["multi"] = p.multivector.tolist()
-                if self.spec.multivector.sketch > 0:
-                    if p.sketch is None:
-                        raise CollectionMismatchError(
-                            f"collection {self.name!r} stores sketches; item "
-                            f"{p.payload.get('item_id')!r} has none"
-                        )
-                    vector["sketch"] = p.sketch.tolist()
-            if p.text_vector is not None:
-                vector["text"] = p.text_vector.tolist()
-            if p.lexical:
-                indices, values = document_terms(p.lexical)
-                if indices:
-                    vector[SPARSE] = self.m.SparseVector(indices=indices, values=values)
-            structs.append(self.m.PointStruct(id=p.id, vector=vector, payload=p.payload))
+
+        def sparse(indices: list[int], values: list[float]) -> Any:
+            return self.m.SparseVector(indices=indices, values=values)
+
+        structs = [
+            self.m.PointStruct(
+                id=p.id, vector=named_vectors(self.spec, p, sparse), payload=p.payload
+            )
+            for p in points
+        ]
         self._call("upsert", lambda: self.client.upsert(self.name, points=structs, wait=True))
 
     def delete(self, ids: Sequence[str]) -> None:
