@@ -14,6 +14,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from turnout.retrieval.standin import TEXT_LIMIT, build_standin_clip, build_standin_siglip
+
+__all__ = ["TEXT_LIMIT", "build_clip", "build_siglip"]
+
 WORDS = tuple(
     re.findall(
         r"\w+",
@@ -22,74 +26,14 @@ WORDS = tuple(
         "park water and is are small big white black young old people dogs cats",
     )
 )
-TEXT_LIMIT = 16
-
-
-def _tokenizer(model_max_length: int, with_mask: bool):  # type: ignore[no-untyped-def]
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {"[PAD]": 0, "[UNK]": 1, "[BOS]": 2, "[EOS]": 3}
-    for word in WORDS:
-        vocab.setdefault(word, len(vocab))
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    tok.normalizer = normalizers.Lowercase()
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.post_processor = processors.TemplateProcessing(
-        single="[BOS] $A [EOS]", special_tokens=[("[BOS]", 2), ("[EOS]", 3)]
-    )
-    names = ["input_ids", "attention_mask"] if with_mask else ["input_ids"]
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        pad_token="[PAD]",
-        unk_token="[UNK]",
-        bos_token="[BOS]",
-        eos_token="[EOS]",
-        model_max_length=model_max_length,
-        model_input_names=names,
-    )
-
-
-def _tower(vocab: int | None = None) -> dict[str, int]:
-    tower = {
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 2,
-    }
-    if vocab is not None:
-        tower |= {"vocab_size": vocab, "max_position_embeddings": TEXT_LIMIT}
-    else:
-        tower |= {"image_size": 32, "patch_size": 8}
-    return tower
 
 
 def build_clip(path: Path, seed: int = 0) -> Path:
-    import torch
-    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
-
-    torch.manual_seed(seed)
-    text = _tower(vocab=64) | {"eos_token_id": 3, "bos_token_id": 2, "pad_token_id": 0}
-    config = CLIPConfig(text_config=text, vision_config=_tower(), projection_dim=16)
-    CLIPModel(config).save_pretrained(path)
-    _tokenizer(TEXT_LIMIT, with_mask=True).save_pretrained(path)
-    processor = CLIPImageProcessorPil(
-        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
-    )
-    processor.save_pretrained(path)
-    return path
+    return build_standin_clip(path, WORDS, seed)
 
 
 def build_siglip(path: Path, seed: int = 0) -> Path:
-    import torch
-    from transformers import SiglipConfig, SiglipImageProcessorPil, SiglipModel
-
-    torch.manual_seed(seed)
-    config = SiglipConfig(text_config=_tower(vocab=64), vision_config=_tower())
-    SiglipModel(config).save_pretrained(path)
-    _tokenizer(TEXT_LIMIT, with_mask=False).save_pretrained(path)
-    SiglipImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(path)
-    return path
+    return build_standin_siglip(path, WORDS, seed)
 
 
 def make_image(path: Path, seed: int, size: tuple[int, int] = (48, 40)) -> Path:

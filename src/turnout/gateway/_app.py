@@ -108,7 +108,7 @@ def build_app(
     app.state.retrieval = retrieval
     app.include_router(admin_routes(settings, governor))
     app.include_router(feedback_routes(governor, telemetry))
-    app.include_router(search_routes(settings, governor, retrieval))
+    app.include_router(search_routes(settings, governor, retrieval, telemetry.metrics))
     app.include_router(
         dashboard_routes(
             settings, governor.db, freshness=retrieval.freshness_rows, simulated=simulated

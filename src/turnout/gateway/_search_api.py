@@ -34,6 +34,7 @@ from turnout.core import (
 from ._intake import parse_body
 from .governance import Caller, Governor
 from .retrieval import Retrieval, Uploads
+from .telemetry import Metrics
 
 _MAX_SEARCH_BODY = 12 * 1024 * 1024
 
@@ -63,7 +64,10 @@ def _image_bytes(value: str) -> bytes:
         ) from None
 
 
-def search_routes(settings: Settings, governor: Governor, retrieval: Retrieval) -> APIRouter:
+def search_routes(
+    settings: Settings, governor: Governor, retrieval: Retrieval, metrics: Metrics | None = None
+) -> APIRouter:
+    """The routes; `metrics` (when on) counts searches and times their stages."""
     router = APIRouter()
     uploads = Uploads(settings, retrieval)
 
@@ -84,16 +88,24 @@ def search_routes(settings: Settings, governor: Governor, retrieval: Retrieval) 
         started = time.perf_counter()
         asked = parse_body(SearchQuery, await request.body(), "search", _MAX_SEARCH_BODY)
 
+        kind = "both" if asked.query and asked.image else ("image" if asked.image else "text")
+
         async def work(caller: Caller) -> Response:
-            found = await retrieval.search(
-                caller.tenant.id,
-                asked.collection,
-                text=asked.query,
-                image=_image_bytes(asked.image) if asked.image is not None else None,
-                k=asked.k,
-                filters=asked.filters,
-                modality=asked.modality,
-            )
+            try:
+                found = await retrieval.search(
+                    caller.tenant.id,
+                    asked.collection,
+                    text=asked.query,
+                    image=_image_bytes(asked.image) if asked.image is not None else None,
+                    k=asked.k,
+                    filters=asked.filters,
+                    modality=asked.modality,
+                )
+            except Exception as exc:
+                if metrics is not None:
+                    # not the asked name: a caller could mint label values without end
+                    metrics.observe_search("-", kind, type(exc).__name__, {})
+                raise
             total = time.perf_counter() - started
             timings = {
                 "embed": round(found.embed_s * 1000, 3),
@@ -106,6 +118,8 @@ def search_routes(settings: Settings, governor: Governor, retrieval: Retrieval) 
                 "data": [retrieval.describe(found.collection, hit) for hit in found.hits],
                 "timings_ms": timings,
             }
+            if metrics is not None:
+                metrics.observe_search(found.collection, kind, "ok", timings)
             timing = ", ".join(f"{k};dur={v:.3f}" for k, v in timings.items())
             return _json(body, headers={"server-timing": timing})
 

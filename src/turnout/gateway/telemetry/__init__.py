@@ -1,6 +1,7 @@
 """Observability: stage timings, the per-request log line and record, Prometheus metrics,
 OpenTelemetry traces, feedback, sampled judging and the dashboard."""
 
+from ._dashboard_data import dashboard_data
 from ._judging import Judging
 from ._metrics import Metrics
 from ._observation import Observation
@@ -17,5 +18,6 @@ __all__ = [
     "Stages",
     "Telemetry",
     "Tracing",
+    "dashboard_data",
     "usage_attributes",
 ]

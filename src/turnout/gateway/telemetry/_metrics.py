@@ -116,7 +116,24 @@ class Metrics:
             "turnout_retrieval_gold", "Requests naming gold ids: whether one was in the top k.",
             ["route", "hit"], registry=r,
         )  # fmt: skip
+        self.searches = Counter(
+            "turnout_searches",
+            "Searches (/v1/search) by collection, query kind (text, image, both) and outcome.",
+            ["collection", "query", "outcome"],
+            registry=r,
+        )
+        self.search_stages = Histogram(
+            "turnout_search_seconds", "Time per search stage (embed, search, total).",
+            ["stage"], buckets=_LATENCY, registry=r,
+        )  # fmt: skip
         r.register(_Live(breakers, freshness, budgets))
+
+    def observe_search(
+        self, collection: str, query: str, outcome: str, timings_ms: dict[str, float]
+    ) -> None:
+        self.searches.labels(collection, query, outcome).inc()
+        for stage, ms in timings_ms.items():
+            self.search_stages.labels(stage).observe(ms / 1000)
 
     def observe(self, record: dict[str, Any]) -> None:
         route, model = record["route"], record.get("model") or "-"

@@ -7,6 +7,7 @@ A bare ASGI app, so the stand-in is never the bottleneck in a benchmark.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
 from typing import Any
@@ -139,6 +140,8 @@ class StandInApp:
         started = time.monotonic()
         self.script.record(Received(path, model, headers, body))
         reply = self.script.next_reply(model)
+        if self.script.bill is not None and reply.prompt_tokens is None and reply.status == 200:
+            reply = dataclasses.replace(reply, prompt_tokens=self.script.bill(body))
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if reply.status != 200:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -65,6 +65,11 @@ class Script:
     """Per-model queues of replies, thread-safe (tests script from another thread)."""
 
     _queues: dict[str, deque[Reply]] = field(default_factory=lambda: defaultdict(deque))
+    # What a model answers when its queue is empty (by model, or "*"): e.g. its latency.
+    defaults: dict[str, Reply] = field(default_factory=dict)
+    # OpenAI-format requests: prompt tokens as a real provider would bill them (body ->
+    # tokens; see catalog_billing), where a reply does not set its own. None: the estimate.
+    bill: Callable[[dict[str, Any]], int] | None = None
     received: deque[Received] = field(default_factory=lambda: deque(maxlen=2000))
     served: deque[Served] = field(default_factory=lambda: deque(maxlen=2000))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -77,7 +82,7 @@ class Script:
         with self._lock:
             queue = self._queues.get(model) or self._queues.get("*")
             if not queue:
-                return Reply()
+                return self.defaults.get(model) or self.defaults.get("*") or Reply()
             reply = queue[0]
             if reply.times is not None:
                 reply.times -= 1
@@ -104,6 +109,7 @@ class Script:
     def reset(self) -> None:
         with self._lock:
             self._queues.clear()
+            self.defaults.clear()
             self.received.clear()
             self.served.clear()
 
