@@ -216,3 +216,26 @@ def test_a_real_openai_compatible_server_is_used_when_configured(tmp_path: Path)
     assert models["small-vl"] > 20 and set(models) <= {"small-vl", "large-vl"}
     answered = _rows(tmp_path / "home", "select distinct model from ledger where state = 'settled'")
     assert {m for (m,) in answered} <= {"small-vl", "large-vl"}
+
+
+def test_quality_signals_are_the_ledgers(simulated: tuple[Path, str]) -> None:
+    home, _ = simulated
+    summary = json.loads((home / "summary.json").read_text())
+    ratings = {
+        modality: (int(n), int(up))
+        for modality, n, up in _rows(
+            home,
+            "select modality, count(*), sum(rating > 0) from feedback group by modality",
+        )
+    }
+    shown = {r["modality"]: (r["ratings"], r["thumbs_up"]) for r in summary["satisfaction"]}
+    assert shown == ratings
+    assert ratings["document"][0] == 7 and ratings["image"][0] == 8
+    judged = _rows(home, "select count(*) from judgments where status = 'ok'")[0][0]
+    rag = _rows(home, "select count(*) from requests where pattern = 'rag'")[0][0]
+    assert sum(j["judged"] for j in summary["judged"]) == judged == rag  # every: 1
+    gold = _rows(home, "select count(*), avg(gold_hit) from requests where gold_hit is not null")
+    (series,) = summary["recall"]
+    assert series["k"] == 2
+    assert sum(p["gold"] for p in series["points"]) == gold[0][0] == 6
+    assert series["points"][0]["recall"] == pytest.approx(gold[0][1])

@@ -143,6 +143,9 @@ class Summary:
                 "image_tokens_metric": metrics["image_tokens"],
                 "stages": board["stages"]["rows"],
                 "searches_metric": metrics["searches"],
+                "satisfaction": board["satisfaction"],
+                "judged": board["judged"],
+                "recall": board["recall"],
                 "alerts": [
                     {
                         "tenant": tenant,
@@ -235,6 +238,33 @@ class Summary:
         for row in d["stages"]:
             table.add_row(
                 row["stage"], str(row["count"]), f"{row['p50_ms']:.1f}", f"{row['p95_ms']:.1f}"
+            )
+        out.print(table)
+
+        table = Table(title="quality signals", title_justify="left")
+        table.add_column("signal")
+        table.add_column("count", justify="right")
+        table.add_column("value", justify="right")
+        for row in d["satisfaction"]:
+            table.add_row(
+                f"feedback on {row['modality']} answers",
+                str(row["ratings"]),
+                f"{row['share_up']:.0%} thumbs up",
+            )
+        for row in d["judged"]:
+            grounding = "-" if row["grounding"] is None else f"{row['grounding']:.2f}"
+            table.add_row(
+                "answers judged (grounding in the retrieved text)",
+                f"{row['judged']} ({row['failed']} failed)",
+                f"mean {grounding}",
+            )
+        for series in d["recall"]:
+            gold = sum(p["gold"] for p in series["points"])
+            hits = sum(p["recall"] * p["gold"] for p in series["points"])
+            table.add_row(
+                f"retrieval recall@{series['k']} (requests naming their gold page)",
+                str(gold),
+                f"{hits / gold:.2f}",
             )
         out.print(table)
 

@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from . import _workload as work
-from ._corpus import HANDBOOK_QUESTIONS, PHOTOS, POLICY_QUESTIONS, Corpus, make_corpus
+from ._corpus import (
+    HANDBOOK,
+    HANDBOOK_QUESTIONS,
+    PHOTOS,
+    POLICY_QUESTIONS,
+    SCAN_PAGES,
+    SCAN_SIZE,
+    Corpus,
+    make_corpus,
+)
 from ._providers import DemoProviders, from_environment, simulated
 from ._summary import Summary
 
@@ -126,7 +135,7 @@ def _run(
     encoder = options.encoder or _standin_encoder(home, out)
     admin_key = "adm-" + secrets.token_urlsafe(18)
     settings = Settings.model_validate(_settings(home, providers, encoder, admin_key, options))
-    _index(settings, corpus, encoder, out)
+    gold = _index(settings, corpus, encoder, out)
     _log_to_file(home / "gateway.log", stack)
 
     gateway = BackgroundGateway(settings, options.host, options.port, simulated=providers.simulated)
@@ -144,7 +153,7 @@ def _run(
     out.print(f"text questions (route auto), acme: {seen.describe()}")
     seen = work.image_questions(acme, corpus)
     out.print(f"image questions, 4 sizes x low/high/auto detail, acme: {seen.describe()}")
-    seen = work.document_questions(acme[0], HANDBOOK_QUESTIONS, script, miss=1)
+    seen = work.document_questions(acme[0], HANDBOOK_QUESTIONS, script, miss=1, gold=gold)
     out.print(f"document questions (route docqa, the rag pattern), acme: {seen.describe()}")
     for line in seen.lines:
         out.print(f"  {line}", markup=False)
@@ -167,6 +176,7 @@ def _run(
     for line in seen.lines:
         out.print(f"  {line}", markup=False)
     out.print(f"  the batch job's requests: {seen.describe()}")
+    _unchecked(out, providers)
 
     summary = _read_summary(settings, url)
     summary.render(out)
@@ -178,6 +188,21 @@ def _run(
     if options.serve:
         _serve(out, url, admin_key, keys)
     return summary
+
+
+def _unchecked(out: Console, providers: DemoProviders) -> None:
+    """What the loop would have cost with nothing to stop it, priced from the catalog."""
+    from turnout.core import Usage, cost, count_image_tokens, load_catalog
+
+    card = load_catalog().get(providers.strong.get("catalog") or providers.strong["model"])
+    per_page = count_image_tokens(card, *SCAN_SIZE, "high").tokens
+    upload = cost(Usage(image_input_tokens=per_page * SCAN_PAGES, requests=0), card).total
+    out.print(
+        f"  unchecked, at the catalog's price for {card.id}: {per_page:,} image tokens a page, "
+        f"${upload:.2f} a pass over the scan, ${upload * 56:,.2f} for the seed's 56 passes, "
+        "every day the job runs",
+        markup=False,
+    )
 
 
 def _standin_encoder(home: Path, out: Console) -> str:
@@ -223,6 +248,9 @@ def _settings(
                 "retrieval": {"collection": "docs", "k": 2, "attach": "both", "detail": "low"},
                 "tiers": tiers,
                 "checks": ["empty", "refusal", "citations"],
+                # every answer judged off the request path, locally: grounding in the
+                # retrieved text by MiniLM similarity (no judge model, no cost)
+                "judge": {"every": 1},
             },
         },
         "search": {"encoder": encoder, "text_encoder": "minilm"},
@@ -230,9 +258,12 @@ def _settings(
     }
 
 
-def _index(settings: Any, corpus: Corpus, encoder: str, out: Console) -> None:
+def _index(settings: Any, corpus: Corpus, encoder: str, out: Console) -> dict[int, str]:
     """What `turnout index add` does, for tenant acme: the photos (with their captions) and
-    the handbook, whose page text is searched by MiniLM and BM25."""
+    the handbook, whose page text is searched by MiniLM and BM25. Returns the handbook's
+    page item ids by page number, as the gateway names them (the gold pages of the
+    document questions)."""
+    from turnout.gateway.retrieval import public_id
     from turnout.retrieval import EncoderOptions, load_encoder, load_text_encoder
     from turnout.retrieval.index import DocumentOptions, create_collection, index_sources
 
@@ -255,6 +286,10 @@ def _index(settings: Any, corpus: Corpus, encoder: str, out: Console) -> None:
         f"indexed collection docs (tenant acme): {corpus.handbook.name}, "
         f"{report.items_written} items"
     )
+    # A page's item id is its source and `#p<number>` (the index's convention), which is
+    # what the rag path reports as retrieved, whichever passage of the page matched.
+    source = str(corpus.handbook.resolve())
+    return {n: public_id("docs", f"{source}#p{n}") for n in range(1, len(HANDBOOK) + 1)}
 
 
 @contextlib.contextmanager
@@ -303,26 +338,27 @@ def _tenants(admin: Any, out: Console) -> dict[str, str]:
 
 
 def _read_summary(settings: Any, url: str) -> Summary:
-    """Wait for the gateway's request records to reach the ledger (they are written in
-    batches off the request path), then read the summary back."""
+    """Wait for the gateway's request records and judgments to reach the ledger (both are
+    written off the request path), then read the summary back."""
     import httpx
     from sqlalchemy import func, select
 
     from turnout.gateway.governance import Database, ledger_url
-    from turnout.gateway.governance._schema import ledger, requests
+    from turnout.gateway.governance._schema import judgments, ledger, requests
 
     db = Database.open(ledger_url(settings))
     try:
-        deadline, last = time.monotonic() + 10, (-1, -1)
+        deadline, last = time.monotonic() + 10, (-1, -1, -1)
         while time.monotonic() < deadline:
             with db.engine.connect() as conn:
                 recorded = conn.execute(select(func.count()).select_from(requests)).scalar_one()
                 open_ = conn.execute(
                     select(func.count()).where(ledger.c.state == "reserved")
                 ).scalar_one()
-            if (recorded, open_) == last and open_ == 0:
+                judged = conn.execute(select(func.count()).select_from(judgments)).scalar_one()
+            if (recorded, open_, judged) == last and open_ == 0:
                 break
-            last = (recorded, open_)
+            last = (recorded, open_, judged)
             time.sleep(0.5)
         metrics = httpx.get(f"{url}/metrics", timeout=30).text
         return Summary.read(db, metrics)

@@ -10,7 +10,7 @@ import base64
 import functools
 import io
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -101,16 +101,20 @@ def _message(exc: Any) -> str:
     return f"{code}: {error.get('message') or exc.message}"
 
 
-def _ask(user: OpenAI, model: str, content: Any, **extra: Any) -> Callable[[], Any]:
-    """A chat request ready to send: one user message to `model` (a route)."""
+def _ask(
+    user: OpenAI, model: str, content: Any, *, raw: bool = False, **extra: Any
+) -> Callable[[], Any]:
+    """A chat request ready to send: one user message to `model` (a route); `raw` keeps
+    the response's headers (x-request-id, for feedback)."""
     messages: Any = [{"role": "user", "content": content}]
-    return functools.partial(user.chat.completions.create, model=model, messages=messages, **extra)
+    chat = user.chat.completions
+    create = chat.with_raw_response.create if raw else chat.create
+    return functools.partial(create, model=model, messages=messages, **extra)
 
 
-def _parallel(jobs: Sequence[Callable[[], Any]], workers: int = 4) -> None:
+def _parallel(jobs: Sequence[Callable[[], Any]], workers: int = 4) -> list[Any]:
     with ThreadPoolExecutor(workers) as pool:
-        for _ in pool.map(lambda job: job(), jobs):
-            pass
+        return list(pool.map(lambda job: job(), jobs))
 
 
 def text_questions(users: Sequence[OpenAI], script: Script | None) -> Seen:
@@ -159,43 +163,66 @@ def _resized(path: Any, width: int, height: int) -> bytes:
 
 
 def image_questions(users: Sequence[OpenAI], corpus: Corpus) -> Seen:
-    """Photos at thumbnail, web, screenshot and phone sizes, at low, high and auto detail."""
+    """Photos at thumbnail, web, screenshot and phone sizes, at low, high and auto detail.
+    The users' ratings are scripted: an answer about a screenshot or phone photo sent at
+    detail=low is rated down (its text was too small to read), every other one up."""
     seen = Seen()
     photos = corpus.photo_files
     jobs: list[Callable[[], Any]] = []
-    for i, (_label, width, height, detail, question) in enumerate(IMAGE_QUESTIONS):
+    rated: list[tuple[OpenAI, bool]] = []
+    for i, (label, width, height, detail, question) in enumerate(IMAGE_QUESTIONS):
         uri = _data_uri(_resized(photos[i % len(photos)], width, height), "image/jpeg")
         content = [
             {"type": "text", "text": question},
             {"type": "image_url", "image_url": {"url": uri, "detail": detail}},
         ]
-        jobs.append(functools.partial(_call, seen, _ask(users[i % len(users)], "auto", content)))
-    _parallel(jobs)
+        user = users[i % len(users)]
+        jobs.append(functools.partial(_call, seen, _ask(user, "auto", content, raw=True)))
+        rated.append((user, not (detail == "low" and label in ("screenshot", "phone photo"))))
+    for (user, good), raw in zip(rated, _parallel(jobs), strict=True):
+        if raw is not None:
+            _rate(user, raw, good, [] if good else ["missed_detail"])
     return seen
 
 
 def document_questions(
-    user: OpenAI, questions: Iterable[tuple[str, int]], script: Script | None, miss: int = 0
+    user: OpenAI,
+    questions: Iterable[tuple[str, int]],
+    script: Script | None,
+    miss: int = 0,
+    gold: Mapping[int, str] | None = None,
+    k: int = 2,
 ) -> Seen:
     """Questions on the `docqa` route (the rag pattern). On the stand-in, `miss` cheap
-    answers are scripted to leave out their citation, which the citations check fails."""
+    answers are scripted to leave out their citation, which the citations check fails.
+    With `gold` (page -> item id), each request names the page that holds its answer, as an
+    evaluation run does, so the gateway tracks retrieval recall@k. The user rates an answer
+    up when its citations include that page, down otherwise."""
     from turnout.providers.standin import Reply
 
     if script is not None and miss:
         script.push("gpt-4.1-mini", *[Reply(content="It is in the handbook.") for _ in range(miss)])
     seen = Seen()
     for question, page in questions:
-        messages: Any = [{"role": "user", "content": question}]
-        create = user.chat.completions.with_raw_response.create
-        raw = _call(seen, functools.partial(create, model="docqa", messages=messages))
+        headers = {}
+        if gold is not None and page in gold:
+            headers = {"x-turnout-gold-ids": gold[page], "x-turnout-recall-k": str(k)}
+        raw = _call(seen, _ask(user, "docqa", question, raw=True, extra_headers=headers))
         if raw is None:
             continue
-        answer = raw.parse()
-        extra = getattr(answer, "model_extra", None) or {}
+        extra = getattr(raw.parse(), "model_extra", None) or {}
         citations = (extra.get("turnout") or {}).get("citations") or []
-        where = ", ".join(f"p.{c.get('page')}" for c in citations) or "none"
+        pages = [c.get("page") for c in citations]
+        _rate(user, raw, page in pages, [] if page in pages else ["wrong_source"])
+        where = ", ".join(f"p.{p}" for p in pages) or "none"
         seen.lines.append(f"{question[:64]:<64}  cited {where} (the answer is on p.{page})")
     return seen
+
+
+def _rate(user: OpenAI, raw: Any, good: bool, labels: list[str]) -> None:
+    """The user's thumbs up or down on an answer (`POST /v1/feedback`)."""
+    body = {"request_id": raw.headers["x-request-id"], "rating": "up" if good else "down"}
+    user.post("/feedback", cast_to=object, body={**body, "labels": labels})
 
 
 def upload(url: str, key: str, collection: str, path: Any) -> dict[str, Any]:
