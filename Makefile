@@ -21,8 +21,8 @@ demo: install
 	$(BIN)/turnout demo
 
 lint: install
-	$(BIN)/ruff check src tests benches
-	$(BIN)/ruff format --check src tests benches
+	$(BIN)/ruff check src tests benches scripts
+	$(BIN)/ruff format --check src tests benches scripts
 
 typecheck: install
 	$(BIN)/mypy

@@ -239,3 +239,52 @@ def test_quality_signals_are_the_ledgers(simulated: tuple[Path, str]) -> None:
     assert series["k"] == 2
     assert sum(p["gold"] for p in series["points"]) == gold[0][0] == 6
     assert series["points"][0]["recall"] == pytest.approx(gold[0][1])
+
+
+def test_it_keeps_serving_with_the_dashboard_saying_simulated(tmp_path: Path) -> None:
+    """Without --no-serve the gateway stays up after the summary, its dashboard data says
+    the providers are simulated, and SIGTERM stops it cleanly."""
+    import signal
+    import time
+
+    import httpx
+
+    from turnout.providers.standin import free_port
+
+    port = free_port()
+    clean = {k: v for k, v in os.environ.items() if k not in _PROVIDER_ENV}
+    proc = subprocess.Popen(
+        [*turnout_exe(), "demo", "--home", str(tmp_path / "home"), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**clean, "COLUMNS": "200"},
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "Ctrl-C stops it" in line:
+                break
+        output = "".join(lines)
+        assert "Ctrl-C stops it" in output, output[-3000:]
+        admin = next(line for line in lines if line.startswith("dashboard:"))
+        assert f"http://127.0.0.1:{port}/dashboard" in admin
+        key = admin.split("admin key: ")[1].rstrip(")\n")
+        url = f"http://127.0.0.1:{port}"
+        data = httpx.get(f"{url}/dashboard/data", headers={"authorization": f"Bearer {key}"})
+        assert data.status_code == 200
+        assert data.json()["simulated"] is True
+        summary = json.loads((tmp_path / "home" / "summary.json").read_text())
+        assert data.json()["summary"]["requests"] == summary["requests"]
+        assert httpx.get(f"{url}/dashboard").status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, rest[-2000:]
+    assert "stopped" in rest

@@ -242,3 +242,35 @@ def test_uploads_are_under_the_freshness_slo_and_in_the_metrics(gateway: Gateway
     assert alice.get("/v1/collections/fresh").json()["freshness"]["pending"] == 1
     metrics = httpx.get(f"{gateway.url}/metrics").text
     assert 'turnout_index_freshness_age_seconds{collection="fresh"}' in metrics
+
+
+def _searches(gateway: Gateway) -> dict[tuple[str, str, str], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{gateway.url}/metrics").text
+    return {
+        (s.labels["collection"], s.labels["query"], s.labels["outcome"]): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "turnout_searches_total"
+    }
+
+
+def test_searches_are_counted_by_kind_and_outcome_with_bounded_labels(gateway: Gateway) -> None:
+    alice = new_tenant(gateway)
+    upload_photos(alice, "counted")
+    before = _searches(gateway)
+    query = data_uri(jpeg_bytes(photo("coffee", 128), "PNG"))
+    assert alice.post("/v1/search", json={"collection": "counted", "query": "a cat"}).is_success
+    assert alice.post("/v1/search", json={"collection": "counted", "image": query}).is_success
+    missing = alice.post("/v1/search", json={"collection": "made-up-name-123", "query": "x"})
+    assert missing.status_code == 404
+    after = _searches(gateway)
+
+    def grew(key: tuple[str, str, str]) -> float:
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert grew(("counted", "text", "ok")) == 1 and grew(("counted", "image", "ok")) == 1
+    # a failed search is counted without the name it asked for (callers could mint labels)
+    assert not any(key[0] == "made-up-name-123" for key in after)
+    assert sum(grew(key) for key in after if key[0] == "-" and key[2] != "ok") == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+import signal
 import tempfile
 import time
 from collections.abc import Iterator
@@ -274,7 +275,10 @@ def _index(settings: Any, corpus: Corpus, encoder: str, out: Console) -> dict[in
         settings, "photos", clip.dim, encoder=clip, freshness_slo_s=3600
     ) as photos:
         report = index_sources(photos, clip, [corpus.photos], tenant="acme")
-    out.print(f"indexed collection photos (tenant acme): {report.items_written} items")
+    out.print(
+        f"indexed collection photos (tenant acme): {len(PHOTOS)} photographs and their "
+        f"captions, {report.items_written} items"
+    )
     documents = DocumentOptions(
         text_encoder="minilm", text_fingerprint=minilm.fingerprint, images=False, ocr=False
     )
@@ -283,8 +287,8 @@ def _index(settings: Any, corpus: Corpus, encoder: str, out: Console) -> dict[in
     ) as docs:
         report = index_sources(docs, minilm, [corpus.handbook], tenant="acme")
     out.print(
-        f"indexed collection docs (tenant acme): {corpus.handbook.name}, "
-        f"{report.items_written} items"
+        f"indexed collection docs (tenant acme): {corpus.handbook.name}, {len(HANDBOOK)} "
+        f"pages, {report.items_written} items (page text in passages, for MiniLM and BM25)"
     )
     # A page's item id is its source and `#p<number>` (the index's convention), which is
     # what the rag path reports as retrieved, whichever passage of the page matched.
@@ -368,14 +372,26 @@ def _read_summary(settings: Any, url: str) -> Summary:
 
 def _serve(out: Console, url: str, admin_key: str, keys: dict[str, str]) -> None:
     out.rule("the gateway keeps running")
-    out.print(f"dashboard: {url}/dashboard  (admin key: {admin_key})", markup=False)
-    out.print(f"OpenAI base URL: {url}/v1  (acme's key for alice: {keys['alice']})", markup=False)
+    # soft_wrap: keys and commands stay on one line, whole, for copying
+    out.print(f"dashboard: {url}/dashboard  (admin key: {admin_key})", markup=False, soft_wrap=True)
+    out.print(f"OpenAI base URL: {url}/v1", markup=False, soft_wrap=True)
+    out.print(f"acme's key for alice: {keys['alice']}", markup=False, soft_wrap=True)
+    body = '{"model": "auto", "messages": [{"role": "user", "content": "hi"}]}'
     out.print(
-        f'  curl {url}/v1/chat/completions -H "authorization: Bearer {keys["alice"]}" '
-        '-d \'{"model": "auto", "messages": [{"role": "user", "content": "hi"}]}\'',
+        f"curl {url}/v1/chat/completions -H \"authorization: Bearer {keys['alice']}\" -d '{body}'",
         markup=False,
+        soft_wrap=True,
     )
     out.print("Ctrl-C stops it.")
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM (a service manager, `kill`) stops it as cleanly as Ctrl-C; SIGINT is reset in
+    # case a shell started the demo in the background with it ignored.
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     with contextlib.suppress(KeyboardInterrupt):
         while True:
             time.sleep(3600)
+    out.print("stopped; the demo home stays for inspection")

@@ -71,7 +71,10 @@ class Seen:
         return sum(self.statuses.values())
 
     def describe(self) -> str:
-        parts = [f"{n} x {status}" for status, n in sorted(self.statuses.items())]
+        parts = [
+            f"{n} answered" if status == 200 else f"{n} refused with HTTP {status}"
+            for status, n in sorted(self.statuses.items())
+        ]
         return ", ".join(parts) or "nothing sent"
 
 

@@ -286,11 +286,17 @@ function imageTokens(d) {
               "image tokens", { barmode: "stack" }, "no images in this window");
 }
 
-function lines(id, title, series, yTitle, extra, emptyText) {
+function lines(id, title, series, yTitle, extra, emptyText, days) {
   const traces = series.filter((s) => s.x.length > 0).map((s, i) => ({
     type: "scatter", mode: "lines+markers", name: s.name, x: s.x, y: s.y,
     connectgaps: false, line: { color: COLORS[i % COLORS.length] } }));
-  return plot(id, title, traces, "day", yTitle, extra, emptyText);
+  // The whole window on a date axis, half a day either side: with points on one day only,
+  // Plotly would otherwise zoom to a millisecond around it.
+  const edge = (day, hours) => new Date(Date.parse(day + "T00:00:00Z") + hours * 3600e3)
+    .toISOString().replace("T", " ").slice(0, 16);
+  const span = { showlegend: true, xaxis: { title: { text: "day" }, automargin: true,
+    type: "date", range: [edge(days[0], -12), edge(days[days.length - 1], 12)] } };
+  return plot(id, title, traces, "day", yTitle, Object.assign(span, extra), emptyText);
 }
 
 function judged(d) {
@@ -300,7 +306,7 @@ function judged(d) {
     .filter((s) => s.y.some((v) => v !== null));
   return lines("chart-judged", "Judged answer quality (daily mean, sampled requests)", series,
                "score (0 to 1)", { yaxis: { title: { text: "score (0 to 1)" }, range: [0, 1.05] } },
-               "no judged requests in this window");
+               "no judged requests in this window", d.days);
 }
 
 function recall(d) {
@@ -308,7 +314,7 @@ function recall(d) {
     x: s.points.map((p) => p.day), y: s.points.map((p) => p.recall) }));
   return lines("chart-recall", "Retrieval recall@k (requests that named gold ids)", series,
                "recall", { yaxis: { title: { text: "recall" }, range: [0, 1.05] } },
-               "no requests with gold ids in this window");
+               "no requests with gold ids in this window", d.days);
 }
 
 function freshness(d) {
