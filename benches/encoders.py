@@ -94,24 +94,13 @@ def write_photos(folder: Path, n: int) -> list[Path]:
 
 def build_model(folder: Path, shape: str, texts: list[str]) -> Path:
     import torch
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, PreTrainedTokenizerFast
+    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
+
+    from turnout.retrieval.standin import word_tokenizer, words_of
 
     vision, text, projection, size = SHAPES[shape]
-    vocab = {"<pad>": 0, "<unk>": 1, "<bos>": 2, "<eos>": 3}
-    for caption in texts:
-        for word in caption.lower().split():
-            vocab.setdefault(word, len(vocab))
-    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    tokenizer.normalizer = normalizers.Lowercase()
-    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="<bos> $A <eos>", special_tokens=[("<bos>", 2), ("<eos>", 3)]
-    )
-    PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, pad_token="<pad>", unk_token="<unk>", bos_token="<bos>",
-        eos_token="<eos>", model_max_length=77,
-    ).save_pretrained(folder)  # fmt: skip
+    words = words_of(" ".join(texts))
+    word_tokenizer(words, 77, with_mask=True).save_pretrained(folder)
     torch.manual_seed(0)
     text_config = text | {"vocab_size": 49408, "max_position_embeddings": 77, "eos_token_id": 3}
     config = CLIPConfig(text_config=text_config, vision_config=vision, projection_dim=projection)

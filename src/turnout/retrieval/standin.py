@@ -21,7 +21,8 @@ def words_of(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(w.lower() for w in re.findall(r"\w+", text)))
 
 
-def _tokenizer(words: Iterable[str], model_max_length: int, with_mask: bool) -> Any:
+def word_tokenizer(words: Iterable[str], model_max_length: int, with_mask: bool) -> Any:
+    """A word-level fast tokenizer knowing `words` (lower-cased; others are [UNK])."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
@@ -78,7 +79,7 @@ def build_standin_clip(path: Path, words: Iterable[str], seed: int = 0) -> Path:
     }
     config = CLIPConfig(text_config=text, vision_config=_tower(), projection_dim=16)
     CLIPModel(config).save_pretrained(path)
-    _tokenizer(vocab, TEXT_LIMIT, with_mask=True).save_pretrained(path)
+    word_tokenizer(vocab, TEXT_LIMIT, with_mask=True).save_pretrained(path)
     processor = CLIPImageProcessorPil(
         size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
     )
@@ -95,6 +96,6 @@ def build_standin_siglip(path: Path, words: Iterable[str], seed: int = 0) -> Pat
     torch.manual_seed(seed)
     config = SiglipConfig(text_config=_tower(vocab=_vocab_size(vocab)), vision_config=_tower())
     SiglipModel(config).save_pretrained(path)
-    _tokenizer(vocab, TEXT_LIMIT, with_mask=False).save_pretrained(path)
+    word_tokenizer(vocab, TEXT_LIMIT, with_mask=False).save_pretrained(path)
     SiglipImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(path)
     return path

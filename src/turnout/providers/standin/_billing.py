@@ -12,6 +12,7 @@ from typing import Any
 
 from turnout.core import Catalog, TurnoutError, count_image_tokens, read_image_size
 
+from ._openai_format import read_parts
 from ._script import estimate_prompt_tokens
 
 FLAT_IMAGE_TOKENS = 85  # an image whose size or model the catalog cannot price
@@ -21,19 +22,11 @@ def catalog_billing(catalog: Catalog) -> Callable[[dict[str, Any]], int]:
     """A `Script.bill` for OpenAI-format requests: body -> prompt tokens."""
 
     def bill(body: dict[str, Any]) -> int:
-        texts: list[str] = []
-        images = 0
-        for message in body.get("messages") or []:
-            content = message.get("content")
-            if isinstance(content, str):
-                texts.append(content)
-                continue
-            for part in content if isinstance(content, list) else []:
-                if part.get("type") == "text":
-                    texts.append(part.get("text", ""))
-                elif part.get("type") == "image_url":
-                    images += _image_tokens(catalog, str(body.get("model", "")), part)
-        return estimate_prompt_tokens(texts, 0) + images
+        texts, images = read_parts(body)
+        model = str(body.get("model", ""))
+        return estimate_prompt_tokens(texts, 0) + sum(
+            _image_tokens(catalog, model, part) for part in images
+        )
 
     return bill
 

@@ -10,9 +10,10 @@ from typing import Any
 from ._script import Reply, default_answer, estimate_prompt_tokens
 
 
-def read_request(body: dict[str, Any]) -> tuple[str, list[str], int]:
-    """(model, texts, image count) of an OpenAI chat request."""
-    texts, images = [], 0
+def read_parts(body: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """(texts, image_url parts) of an OpenAI chat request's messages."""
+    texts: list[str] = []
+    images: list[dict[str, Any]] = []
     for message in body.get("messages") or []:
         content = message.get("content")
         if isinstance(content, str):
@@ -22,8 +23,14 @@ def read_request(body: dict[str, Any]) -> tuple[str, list[str], int]:
                 if part.get("type") == "text":
                     texts.append(part.get("text", ""))
                 elif part.get("type") == "image_url":
-                    images += 1
-    return str(body.get("model", "")), texts, images
+                    images.append(part)
+    return texts, images
+
+
+def read_request(body: dict[str, Any]) -> tuple[str, list[str], int]:
+    """(model, texts, image count) of an OpenAI chat request."""
+    texts, images = read_parts(body)
+    return str(body.get("model", "")), texts, len(images)
 
 
 # OpenAI's error `type` by status, as its API answers them.
