@@ -66,3 +66,16 @@ def test_a_local_server_with_one_catalog_id_is_refused() -> None:
                 "TURNOUT_DEMO_CATALOG": "gpt-4o",
             }
         )
+
+
+def test_missing_demo_packages_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from turnout.demo._tour import _require_extras
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "fpdf" else real(name, *a)
+    )
+    with pytest.raises(ConfigError, match=r"needs fpdf: pip install 'turnout\[demo\]'"):
+        _require_extras()

@@ -67,6 +67,7 @@ class DemoOptions:
 
 
 def run_demo(options: DemoOptions, out: Console) -> Summary:
+    _require_extras()
     real = from_environment()
     with contextlib.ExitStack() as stack:
         script: Script | None = None
@@ -87,6 +88,20 @@ def run_demo(options: DemoOptions, out: Console) -> Summary:
         out.print(f"demo home: {home} (ledger, indexes, gateway.log; kept after the demo)")
         summary = _run(options, out, providers, script, home, stack)
     return summary
+
+
+def _require_extras() -> None:
+    import importlib.util
+
+    from turnout.core import ConfigError
+
+    needed = ("openai", "fpdf", "skimage", "transformers", "qdrant_edge", "sentence_transformers")
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(
+            f"turnout demo needs {', '.join(missing)}: pip install 'turnout[demo]' "
+            "(`make demo` installs everything it needs)"
+        )
 
 
 def _banner(out: Console, providers: DemoProviders) -> None:
