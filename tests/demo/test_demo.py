@@ -30,13 +30,18 @@ _PROVIDER_ENV = (
 )
 
 
-def _demo(home: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def _env(**extra: str) -> dict[str, str]:
+    """This process's environment without provider keys (the demo would use them)."""
     clean = {k: v for k, v in os.environ.items() if k not in _PROVIDER_ENV}
+    return {**clean, "COLUMNS": "200", **extra}
+
+
+def _demo(home: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*turnout_exe(), "demo", "--no-serve", "--home", str(home)],
         capture_output=True,
         text=True,
-        env={**clean, "COLUMNS": "200", **env},
+        env=_env(**env),
         timeout=300,
     )
 
@@ -252,13 +257,12 @@ def test_it_keeps_serving_with_the_dashboard_saying_simulated(tmp_path: Path) ->
     from turnout.providers.standin import free_port
 
     port = free_port()
-    clean = {k: v for k, v in os.environ.items() if k not in _PROVIDER_ENV}
     proc = subprocess.Popen(
         [*turnout_exe(), "demo", "--home", str(tmp_path / "home"), "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**clean, "COLUMNS": "200"},
+        env=_env(),
     )
     lines: list[str] = []
     try:

@@ -76,11 +76,17 @@ def retrieval(
 ) -> None:
     """Recall@k of image-text encoders, both directions, with published figures and a gallery."""
     from turnout.evaluation import RichProgress, evaluate_retrieval, results_table, write_report
-    from turnout.retrieval import EmbeddingCache, EncoderOptions, best_device, load_dataset
+    from turnout.retrieval import (
+        EmbeddingCache,
+        EncoderOptions,
+        best_device,
+        load_dataset,
+        quiet_transformers,
+    )
 
     state: CliState = ctx.obj
     ks = _parse_ks(k, list(ctx.args))
-    _quiet_transformers()
+    quiet_transformers()
     options = EncoderOptions(
         device=best_device() if device == "auto" else device,  # type: ignore[arg-type]
         dtype=dtype,  # type: ignore[arg-type]
@@ -188,11 +194,3 @@ def docqa(
     for line, reason in report.skipped:
         screen.print(f"skipped line {line}: {reason}", highlight=False, markup=False)
     screen.print(f"wrote {files.json}, {files.markdown}, {files.html}", highlight=False)
-
-
-def _quiet_transformers() -> None:
-    """Keep transformers' own load bars and notices out of the report's terminal output."""
-    from transformers.utils import logging
-
-    logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-    logging.disable_progress_bar()  # type: ignore[no-untyped-call]

@@ -19,20 +19,16 @@ app = typer.Typer(help="Build and keep fresh multimodal vector indexes.", no_arg
 
 
 def _encoder(spec: str, batch_size: int) -> Any:
-    from turnout.retrieval import EncoderOptions, load_encoder
+    from turnout.retrieval import EncoderOptions, load_encoder, quiet_transformers
 
-    from ._eval import _quiet_transformers
-
-    _quiet_transformers()
+    quiet_transformers()
     return load_encoder(spec, EncoderOptions(batch_size=batch_size))
 
 
 def _text_encoder(spec: str) -> Any:
-    from turnout.retrieval import load_text_encoder
+    from turnout.retrieval import load_text_encoder, quiet_transformers
 
-    from ._eval import _quiet_transformers
-
-    _quiet_transformers()
+    quiet_transformers()
     return load_text_encoder(spec)
 
 

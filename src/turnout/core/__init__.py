@@ -84,7 +84,7 @@ from ._image_tokens import (
     check_size,
     parse_detail,
 )
-from ._pricing import MICRO, Cost, cost, from_micros, to_micros
+from ._pricing import MICRO, Cost, cost, from_micros, micros_text, to_micros
 from ._recommend import (
     Candidate,
     Dropped,
@@ -191,6 +191,7 @@ __all__ = [
     "load_settings",
     "load_shapes",
     "media_tokens",
+    "micros_text",
     "parse_detail",
     "price_workload",
     "read_image_size",

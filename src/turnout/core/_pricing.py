@@ -21,6 +21,11 @@ def from_micros(micros: int) -> Decimal:
     return (Decimal(micros) * MICRO).quantize(MICRO)
 
 
+def micros_text(micros: int) -> str:
+    """Micro-dollars as a USD string with six decimals ("0.946412"), as reports show money."""
+    return f"{from_micros(micros):f}"
+
+
 @dataclass(frozen=True)
 class Cost:
     """Cost of one usage record. `lines` are exact; `total` is their sum rounded

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
+from turnout.core import micros_text
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -23,7 +25,8 @@ class Summary:
     @classmethod
     def read(cls, db: Database, metrics_text: str) -> Summary:
         from turnout.gateway.governance import Policy
-        from turnout.gateway.governance._schema import alerts, ledger, requests, tenants
+        from turnout.gateway.governance._reports import spend_report
+        from turnout.gateway.governance._schema import alerts, requests, tenants
         from turnout.gateway.telemetry import dashboard_data
 
         board = dashboard_data(db, days=1)
@@ -61,16 +64,6 @@ class Summary:
                     requests.c.outcome,
                 )
             ).all()
-            spent = conn.execute(
-                select(
-                    ledger.c.tenant_id,
-                    func.count(func.distinct(ledger.c.request_id)),
-                    func.sum(ledger.c.cost_micros),
-                    func.sum(ledger.c.image_tokens),
-                )
-                .where(ledger.c.state != "reserved")
-                .group_by(ledger.c.tenant_id)
-            ).all()
             policies = {
                 tid: Policy.model_validate_json(raw)
                 for tid, raw in conn.execute(select(tenants.c.id, tenants.c.policy)).all()
@@ -85,6 +78,7 @@ class Summary:
                     alerts.c.fired_at,
                 ).order_by(alerts.c.fired_at, alerts.c.threshold)
             ).all()
+        spent = spend_report(db, by="tenant")  # the ledger's attempts, as `turnout spend`
         metrics = _metrics(metrics_text)
         paths = [
             {
@@ -94,23 +88,23 @@ class Summary:
                 "tier": tier,
                 "outcome": outcome,
                 "requests": int(n),
-                "cost_usd": _usd(int(micros or 0)),
+                "cost_usd": micros_text(int(micros or 0)),
             }
             for route, pattern, start, tier, outcome, n, micros in sorted(
                 by_path, key=lambda r: (r[0], r[1], r[2], r[3], r[4])
             )
         ]
         tenants_out = []
-        for tenant, n, micros, image_tokens in sorted(spent, key=lambda r: r[0]):
-            policy = policies.get(tenant)
+        for row in sorted(spent["rows"], key=lambda r: str(r["tenant"])):
+            policy = policies.get(row["tenant"])
             budget = policy.daily_budget_usd if policy else None
-            cost = _usd(int(micros or 0))
+            cost = row["cost_usd"]
             tenants_out.append(
                 {
-                    "tenant": tenant,
-                    "requests": int(n),
+                    "tenant": row["tenant"],
+                    "requests": row["requests"],
                     "cost_usd": cost,
-                    "image_tokens": int(image_tokens or 0),
+                    "image_tokens": row["image_tokens"],
                     "daily_budget_usd": None if budget is None else f"{budget:f}",
                     "budget_used": None if not budget else round(float(Decimal(cost) / budget), 4),
                     "image_token_cap": policy.image_token_cap if policy else None,
@@ -119,7 +113,7 @@ class Summary:
         return cls(
             {
                 "requests": board["summary"]["requests"],
-                "cost_usd": f"{Decimal(str(board['summary']['cost_usd'])):f}",
+                "cost_usd": spent["total_usd"],
                 "paths": paths,
                 "tiers": board["tiers"],
                 "escalations": board["escalations"],
@@ -151,8 +145,8 @@ class Summary:
                         "tenant": tenant,
                         "kind": kind,
                         "threshold": int(threshold),
-                        "spent_usd": _usd(int(spent_micros)),
-                        "limit_usd": None if limit is None else _usd(int(limit)),
+                        "spent_usd": micros_text(int(spent_micros)),
+                        "limit_usd": None if limit is None else micros_text(int(limit)),
                         "fired_at": fired_at.isoformat(),
                     }
                     for tenant, kind, threshold, spent_micros, limit, fired_at in fired
@@ -282,12 +276,6 @@ class Summary:
                 f"${a['spent_usd']}{limit}",
                 markup=False,
             )
-
-
-def _usd(micros: int) -> str:
-    from turnout.core import from_micros
-
-    return f"{from_micros(micros).quantize(Decimal('0.000001')):f}"
 
 
 def _count(value: float | None) -> str:

@@ -9,7 +9,6 @@ import secrets
 import signal
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -222,13 +221,14 @@ def _unchecked(out: Console, providers: DemoProviders) -> None:
 
 
 def _standin_encoder(home: Path, out: Console) -> str:
+    from turnout.retrieval import quiet_transformers
     from turnout.retrieval.standin import build_standin_clip, words_of
 
     from ._workload import VISUAL_QUERIES
 
     words = words_of(" ".join([c for _, c in PHOTOS] + list(VISUAL_QUERIES)))
-    with _quiet_models():
-        folder = build_standin_clip(home / "encoders" / "standin-clip", words)
+    quiet_transformers()
+    folder = build_standin_clip(home / "encoders" / "standin-clip", words)
     out.print(
         "photos encoder: a stand-in CLIP with random weights, built just now (no CLIP or "
         "SigLIP weights can be fetched offline), so visual search rankings are arbitrary; "
@@ -280,12 +280,17 @@ def _index(settings: Any, corpus: Corpus, encoder: str, out: Console) -> dict[in
     page item ids by page number, as the gateway names them (the gold pages of the
     document questions)."""
     from turnout.gateway.retrieval import public_id
-    from turnout.retrieval import EncoderOptions, load_encoder, load_text_encoder
+    from turnout.retrieval import (
+        EncoderOptions,
+        load_encoder,
+        load_text_encoder,
+        quiet_transformers,
+    )
     from turnout.retrieval.index import DocumentOptions, create_collection, index_sources
 
-    with _quiet_models():
-        clip = load_encoder(encoder, EncoderOptions(batch_size=8, workers=0))
-        minilm = load_text_encoder("minilm")
+    quiet_transformers()
+    clip = load_encoder(encoder, EncoderOptions(batch_size=8, workers=0))
+    minilm = load_text_encoder("minilm")
     with create_collection(
         settings, "photos", clip.dim, encoder=clip, freshness_slo_s=3600
     ) as photos:
@@ -309,16 +314,6 @@ def _index(settings: Any, corpus: Corpus, encoder: str, out: Console) -> dict[in
     # what the rag path reports as retrieved, whichever passage of the page matched.
     source = str(corpus.handbook.resolve())
     return {n: public_id("docs", f"{source}#p{n}") for n in range(1, len(HANDBOOK) + 1)}
-
-
-@contextlib.contextmanager
-def _quiet_models() -> Iterator[None]:
-    """transformers' load notices and bars stay out of the demo's output."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    yield
 
 
 def _log_to_file(path: Path, stack: contextlib.ExitStack) -> None:

@@ -29,6 +29,7 @@ from ._encoders import (
     Progress,
     best_device,
     load_encoder,
+    quiet_transformers,
 )
 from ._errors import (
     DatasetError,
@@ -85,6 +86,7 @@ __all__ = [
     "load_text_encoder",
     "parse_encoder_spec",
     "probe_image",
+    "quiet_transformers",
     "resolve_encoder_spec",
     "score_blocks",
     "search_exact",

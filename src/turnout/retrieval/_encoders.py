@@ -315,3 +315,11 @@ def _device_and_dtype(options: EncoderOptions) -> tuple[torch.device, torch.dtyp
     if options.device not in ("cpu", "cuda", "mps"):
         raise EncoderLoadError(f"device {options.device!r}: expected cpu, cuda or mps")
     return torch.device(options.device), dtypes[options.dtype]
+
+
+def quiet_transformers() -> None:
+    """Keep transformers' own load bars and notices out of a terminal turnout writes to."""
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    logging.disable_progress_bar()  # type: ignore[no-untyped-call]

@@ -13,14 +13,13 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 import orjson
 from sqlalchemy import desc, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from turnout.core import AlertSettings, from_micros
+from turnout.core import AlertSettings, micros_text
 
 from ._database import Database
 from ._ledger import Clock, Spent, utc_now
@@ -29,10 +28,6 @@ from ._schema import alerts, ledger
 
 log = logging.getLogger("turnout.gateway.alerts")
 _BURST_EVERY_S = 60.0  # a burst check sums an hour of ledger rows: at most once a minute
-
-
-def _usd(micros: int) -> str:
-    return f"{from_micros(micros).quantize(Decimal('0.000001')):f}"
 
 
 @dataclass(frozen=True)
@@ -186,16 +181,20 @@ class Alerts:
             "tenant": tenant,
             "period": starts,
             "threshold_percent": threshold if kind in ("day", "month") else None,
-            "spent_usd": _usd(spent_micros),
-            "limit_usd": _usd(limit_micros) if limit_micros is not None else None,
+            "spent_usd": micros_text(spent_micros),
+            "limit_usd": micros_text(limit_micros) if limit_micros is not None else None,
             "top_spenders": [
-                {"user": u.user_id, "cost_usd": _usd(int(u.cost)), "requests": int(u.requests)}
+                {
+                    "user": u.user_id,
+                    "cost_usd": micros_text(int(u.cost)),
+                    "requests": int(u.requests),
+                }
                 for u in users
             ],
             "top_requests": [
                 {
                     "request_id": r.request_id,
-                    "cost_usd": _usd(int(r.cost)),
+                    "cost_usd": micros_text(int(r.cost)),
                     "model": r.model,
                     "route": r.route,
                     "images": int(r.images or 0),

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 from typing import Any, Literal
 
 from sqlalchemy import case, func, select
 
-from turnout.core import InvalidInputError, from_micros
+from turnout.core import InvalidInputError, micros_text
 
 from ._database import Database
 from ._schema import ledger
@@ -76,7 +75,7 @@ def spend_report(
             "requests": int(r.requests),
             "attempts": int(r.attempts),
             "refused": int(r.refused or 0),
-            "cost_usd": _usd(int(r.cost or 0)),
+            "cost_usd": micros_text(int(r.cost or 0)),
             "text_tokens": int(r.text_tokens or 0),
             "image_tokens": int(r.image_tokens or 0),
             "audio_tokens": int(r.audio_tokens or 0),
@@ -91,10 +90,6 @@ def spend_report(
         "by": by,
         "since": start,
         "rows": out,
-        "total_usd": _usd(total),
-        "in_flight_usd": _usd(int(open_micros)),
+        "total_usd": micros_text(total),
+        "in_flight_usd": micros_text(int(open_micros)),
     }
-
-
-def _usd(micros: int) -> str:
-    return f"{from_micros(micros).quantize(Decimal('0.000001')):f}"
