@@ -86,3 +86,20 @@ def test_errors_are_one_line(tmp_path: Path, clip_dir: Path, other_clip_dir: Pat
     assert "Traceback" not in wrong.stderr
     bad_slo = run("index", "add", str(photos), *common, "--slo", "soon")
     assert bad_slo.returncode == 2 and "duration 'soon'" in bad_slo.stderr
+
+
+def test_a_quantized_collection_from_the_cli(tmp_path: Path, clip_dir: Path) -> None:
+    photos = photo_folder(tmp_path / "photos", names=PHOTOS[:3])
+    common = ["--collection", "q", "--tenant", "acme"]
+    bad = run("index", "add", str(photos), *common, "-e", str(clip_dir), "--quantization", "int4")
+    assert bad.returncode == 2 and "quantization 'int4': expected one of" in bad.stderr
+    turbo2 = ["--quantization", "turbo2"]
+    made = run("index", "add", str(photos), *common, "-e", str(clip_dir), *turbo2)
+    assert made.returncode == 0, made.stderr
+    status = run("index", "status", "--collection", "q", "--json")
+    assert json.loads(status.stdout)["quantization"] == "turbo2"
+    assert "turbo2 codes" in run("index", "status", "--collection", "q").stdout
+    found = run("search", "a photo", *common, "--json")
+    assert found.returncode == 0 and len(json.loads(found.stdout)) >= 3  # photos, captions
+    other = run("index", "add", str(photos), *common, "--quantization", "scalar")
+    assert other.returncode == 2 and "has turbo2 codes, not scalar" in other.stderr

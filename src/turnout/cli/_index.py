@@ -187,6 +187,12 @@ def add(
     backend: str | None = typer.Option(
         None, "--backend", help="edge, server or faiss for a new collection (default: settings)."
     ),
+    quantization: str | None = typer.Option(
+        None,
+        "--quantization",
+        help="A new Qdrant collection's dense codes: none, scalar, turbo4, turbo2 or binary "
+        "(default: index.quantization).",
+    ),
     no_text: bool = typer.Option(
         False, "--no-text", help="Do not index captions and page text as text items."
     ),
@@ -273,10 +279,18 @@ def add(
             freshness_slo_s=slo_s,
             backend=backend,
             documents=documents,
+            quantization=quantization,  # type: ignore[arg-type]  # checked there
         )
         if documents is not None and not documents.images:
             text_model = model
     else:
+        if quantization is not None and quantization != coll.spec.quantization:
+            coll.close()
+            raise InvalidInputError(
+                f"collection {collection!r} has {coll.spec.quantization} codes, not "
+                f"{quantization}: codes are fixed when a collection is created; drop "
+                "--quantization, or index into a new collection"
+            )
         if slo_s is not None:
             coll.spec = set_freshness_slo(settings, collection, slo_s)
         model, text_model = collection_encoders(coll, encoder, settings.index.batch_size)
@@ -350,7 +364,11 @@ def status(
         report = freshness(coll, tenant=tenant)
         spec = coll.spec
     if as_json:
-        extra = {"backend": spec.backend, "encoder": spec.encoder}
+        extra = {
+            "backend": spec.backend,
+            "encoder": spec.encoder,
+            "quantization": spec.quantization,
+        }
         if spec.documents is not None:
             extra["text_encoder"] = spec.documents.text_encoder
         print(json.dumps({**report.to_json(), **extra}))
@@ -364,7 +382,9 @@ def status(
         slo = _age(report.slo_s) if report.slo_s else "none set"
         verdict = "holds" if report.slo_ok else "BROKEN"
         lines = [
-            f"collection {report.collection} ({spec.backend}, encoder {spec.encoder})"
+            f"collection {report.collection} ({spec.backend}, encoder {spec.encoder}"
+            + (f", {spec.quantization} codes" if spec.quantization != "none" else "")
+            + ")"
             + (f", tenant {tenant}" if tenant else ""),
             f"items: {report.items:,}   bytes: {report.bytes:,}   last refresh: {last}",
             f"pending: {report.pending} ({report.pending_new} new, {report.pending_changed} "

@@ -1,7 +1,8 @@
 """Settings of the vector indexes: which backend, where it lives, and how it searches.
 
 Pure data, validated on load. Per-collection choices (dimension, encoder, freshness SLO,
-late-interaction storage) are recorded with each collection when it is created, not here.
+late-interaction storage, dense codes) are recorded with each collection when it is
+created, not here; `quantization` here is only the default for new collections.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+DenseQuantization = Literal["none", "scalar", "turbo4", "turbo2", "binary"]
 
 
 class _Strict(BaseModel):
@@ -29,7 +32,14 @@ class FaissSettings(_Strict):
 
 
 class HnswSettings(_Strict):
-    m: int = Field(default=16, ge=4, le=256, description="Qdrant HNSW: links per node.")
+    m: int = Field(
+        default=16,
+        ge=0,
+        le=256,
+        description="Qdrant HNSW: links per node; 0 builds no graph, so every search scans "
+        "(the codes, where the collection is quantized: the fastest route on data with no "
+        "neighbourhood structure, see docs/benchmarks.md).",
+    )
     ef_construct: int = Field(default=128, ge=8, description="Qdrant HNSW: build beam width.")
     ef: int = Field(default=128, ge=8, description="Qdrant HNSW: query beam width.")
 
@@ -57,6 +67,20 @@ class IndexSettings(_Strict):
     )
     pdf_scale: float = Field(
         default=1.0, gt=0, le=8, description="PDF pages render at 72 dpi times this scale."
+    )
+    quantization: DenseQuantization = Field(
+        default="none",
+        description="Qdrant backends: compressed codes of new collections' dense vectors, kept "
+        "in RAM and searched first, then re-scored with the originals: scalar (int8, 4x "
+        "smaller), "
+        "turbo4 and turbo2 (TurboQuant, 8x and 16x), binary (1 bit, 32x); none keeps only "
+        "the originals. Recorded with each collection when it is created.",
+    )
+    oversampling: float = Field(
+        default=4.0,
+        ge=1.0,
+        le=1000.0,
+        description="Quantized collections: candidates re-scored per hit asked for.",
     )
     hnsw: HnswSettings = Field(default_factory=HnswSettings)
     faiss: FaissSettings = Field(default_factory=FaissSettings)

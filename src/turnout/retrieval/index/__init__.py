@@ -35,8 +35,7 @@ faiss and pypdfium2 are imported inside the functions that use them.
 from turnout.core._index_settings import FaissSettings, HnswSettings, IndexSettings
 
 from ._backend import Backend
-from ._collection import (
-    Collection,
+from ._catalog import (
     collections_root,
     create_collection,
     list_collections,
@@ -44,6 +43,7 @@ from ._collection import (
     read_spec,
     set_freshness_slo,
 )
+from ._collection import Collection
 from ._corpus import SourceFile, decode_image, scan_root
 from ._documents import OCR_MAX_PIXELS
 from ._errors import (

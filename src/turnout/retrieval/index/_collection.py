@@ -15,13 +15,8 @@ has its old points removed.
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +28,6 @@ from turnout.core import InvalidInputError
 from ._backend import Backend, Must
 from ._errors import (
     CollectionMismatchError,
-    CollectionNotFoundError,
-    IndexStorageError,
     InvalidFilterError,
 )
 from ._late import normalise, pool_tokens, pooled_vector, sketch_vectors
@@ -42,17 +35,15 @@ from ._manifest import Manifest, PageRecord, SourceRecord
 from ._types import (
     FILTER_KEYS,
     CollectionSpec,
-    Distance,
     DocumentOptions,
     Hit,
     Item,
-    MultivectorOptions,
     Point,
     point_id,
 )
 
 if TYPE_CHECKING:
-    from turnout.core import Settings
+    pass
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,127}$")
@@ -95,10 +86,6 @@ def check_filters(filters: dict[str, Any] | None) -> Must:
             raise InvalidFilterError(f"filter {key!r}: values must be strings, numbers or booleans")
         out[key] = list(values) if isinstance(value, list) else value
     return out
-
-
-def collections_root(settings: Settings) -> Path:
-    return (settings.index.path or settings.home_dir / "indexes").expanduser()
 
 
 class Collection:
@@ -502,157 +489,3 @@ class Collection:
 
 
 # -- creating and opening ------------------------------------------------------------------
-
-
-def _spec_path(folder: Path) -> Path:
-    return folder / "collection.json"
-
-
-def _backend(spec: CollectionSpec, folder: Path, settings: Settings, *, create: bool) -> Backend:
-    index = settings.index
-    if spec.backend == "edge":
-        from ._edge import EdgeBackend
-
-        return EdgeBackend(folder / "edge", spec, index.hnsw, create=create)
-    if spec.backend == "faiss":
-        from ._faiss import FaissBackend
-
-        return FaissBackend(folder / "faiss", spec, index.faiss, create=create)
-    from ._server import ServerBackend, connect
-
-    if not index.url:
-        raise InvalidInputError(
-            "backend 'server' needs `index.url` (TURNOUT_INDEX__URL): the Qdrant server's URL, "
-            "or ':memory:' / a folder for qdrant-client's local mode"
-        )
-    key = index.api_key.get_secret_value() if index.api_key else None
-    return ServerBackend(
-        connect(index.url, key),
-        spec,
-        ef=index.hnsw.ef,
-        m=index.hnsw.m,
-        ef_construct=index.hnsw.ef_construct,
-        create=create,
-    )
-
-
-def create_collection(
-    settings: Settings,
-    name: str,
-    dim: int,
-    *,
-    distance: Distance = "cosine",
-    encoder: Any = None,
-    multivector: MultivectorOptions | None = None,
-    freshness_slo_s: float | None = None,
-    backend: str | None = None,
-    exist_ok: bool = False,
-    documents: DocumentOptions | None = None,
-) -> Collection:
-    """Create a collection (or, with `exist_ok`, open it after checking it matches).
-
-    With `documents`, a document collection: PDFs give page text (text layer or OCR) cut
-    into passages, searched by dense text and BM25 beside the page images.
-    """
-    check_name(name)
-    if dim < 1:
-        raise InvalidInputError(f"dimension must be at least 1, got {dim}")
-    if distance not in ("cosine", "dot", "euclid"):
-        raise InvalidInputError(f"distance {distance!r}: expected cosine, dot or euclid")
-    folder = collections_root(settings) / name
-    if _spec_path(folder).is_file():
-        if not exist_ok:
-            raise InvalidInputError(f"collection {name!r} exists already ({folder})")
-        collection = open_collection(settings, name)
-        problems = []
-        if collection.spec.dim != dim:
-            problems.append(f"dimension {collection.spec.dim}, not {dim}")
-        if collection.spec.distance != distance:
-            problems.append(f"distance {collection.spec.distance}, not {distance}")
-        if (collection.spec.documents is None) != (documents is None):
-            problems.append(
-                "page text and passages"
-                if collection.spec.documents is not None
-                else "no page text or passages"
-            )
-        if problems:
-            collection.close()
-            raise CollectionMismatchError(
-                f"collection {name!r} exists with {'; '.join(problems)}; choose another name"
-            )
-        if encoder is not None:
-            try:
-                collection.check_encoder(encoder)
-            except CollectionMismatchError:
-                collection.close()
-                raise
-        return collection
-    spec = CollectionSpec(
-        name=name,
-        dim=dim,
-        distance=distance,
-        encoder=getattr(encoder, "name", None) if encoder is not None else None,
-        encoder_fingerprint=getattr(encoder, "fingerprint", None) if encoder is not None else None,
-        multivector=multivector,
-        freshness_slo_s=freshness_slo_s,
-        backend=backend or settings.index.backend,
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        documents=documents,
-    )
-    if spec.backend not in ("edge", "server", "faiss"):
-        raise InvalidInputError(f"backend {spec.backend!r}: expected edge, server or faiss")
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        store = _backend(spec, folder, settings, create=True)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    tmp = _spec_path(folder).with_suffix(".tmp")
-    tmp.write_text(json.dumps(spec.to_json(), indent=2))
-    os.replace(tmp, _spec_path(folder))
-    return Collection(spec, folder, store)
-
-
-def read_spec(settings: Settings, name: str) -> CollectionSpec:
-    check_name(name)
-    folder = collections_root(settings) / name
-    path = _spec_path(folder)
-    if not path.is_file():
-        known = list_collections(settings)
-        hint = f"; collections here: {', '.join(known)}" if known else ""
-        raise CollectionNotFoundError(
-            f"no collection {name!r} under {folder.parent}{hint} (`turnout index add` creates one)"
-        )
-    try:
-        return CollectionSpec.from_json(json.loads(path.read_text("utf-8")))
-    except (ValueError, TypeError, KeyError) as exc:
-        raise IndexStorageError(f"{path}: not a collection record turnout wrote ({exc})") from exc
-
-
-def open_collection(settings: Settings, name: str) -> Collection:
-    """Open an existing collection on the backend it was created with."""
-    spec = read_spec(settings, name)
-    folder = collections_root(settings) / name
-    return Collection(spec, folder, _backend(spec, folder, settings, create=False))
-
-
-def set_freshness_slo(settings: Settings, name: str, slo_s: float | None) -> CollectionSpec:
-    from dataclasses import replace
-
-    spec = replace(read_spec(settings, name), freshness_slo_s=slo_s)
-    path = _spec_path(collections_root(settings) / name)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(spec.to_json(), indent=2))
-    os.replace(tmp, path)
-    return spec
-
-
-def list_collections(settings: Settings) -> list[str]:
-    root = collections_root(settings)
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if _spec_path(p).is_file())
-
-
-def now() -> float:
-    return time.time()

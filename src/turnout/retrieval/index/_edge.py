@@ -82,14 +82,43 @@ def _is_client(q: Any) -> bool:
     return bool(q.__name__.startswith("qdrant_client"))
 
 
+def dense_codes(q: Any, quantization: str) -> Any:
+    """Qdrant's quantization config for a dense vector (Edge and qdrant-client alike)."""
+    if quantization == "none":
+        return None
+    if quantization == "scalar":
+        return q.ScalarQuantizationConfig(q.ScalarType.Int8, always_ram=True)
+    if quantization == "binary":
+        # The query stays 8-bit against 1-bit codes: far better ranking than 1 against 1.
+        return q.BinaryQuantizationConfig(
+            always_ram=True, query_encoding=q.BinaryQuantizationQueryEncoding.Scalar8Bits
+        )
+    bits = {"turbo4": q.TurboQuantBitSize.Bits4, "turbo2": q.TurboQuantBitSize.Bits2}
+    return q.TurboQuantQuantizationConfig(always_ram=True, bits=bits[quantization])
+
+
 class EdgeBackend:
     kind = "edge"
 
-    def __init__(self, path: Path, spec: CollectionSpec, hnsw: HnswSettings, *, create: bool):
+    def __init__(
+        self,
+        path: Path,
+        spec: CollectionSpec,
+        hnsw: HnswSettings,
+        *,
+        create: bool,
+        oversampling: float = 4.0,
+    ):
         self.q = q = _import()
         self.path = path
         self.spec = spec
         self.ef = hnsw.ef
+        # Quantized dense vectors: search the codes, re-score the best with the originals.
+        self.rescore = (
+            q.QuantizationSearchParams(rescore=True, oversampling=oversampling)
+            if spec.quantization != "none"
+            else None
+        )
         distance = {"cosine": q.Distance.Cosine, "dot": q.Distance.Dot, "euclid": q.Distance.Euclid}
         vectors = {
             "dense": q.EdgeVectorParams(
@@ -98,6 +127,7 @@ class EdgeBackend:
                 hnsw_config=q.HnswIndexConfig(
                     m=hnsw.m, ef_construct=hnsw.ef_construct, full_scan_threshold=10_000
                 ),
+                quantization_config=dense_codes(q, spec.quantization),
             )
         }
         if spec.multivector:
@@ -193,7 +223,9 @@ class EdgeBackend:
     ) -> list[Found]:
         q = self.q
         flt = qdrant_filter(q, must)
-        params = q.SearchParams(hnsw_ef=max(self.ef, k))
+        params = q.SearchParams(
+            hnsw_ef=max(self.ef, k), quantization=self.rescore if using == "dense" else None
+        )
         dense = q.Query.Nearest(vector.tolist(), using=using)
         if multivector is None:
             request = q.QueryRequest(

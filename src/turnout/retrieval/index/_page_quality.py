@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._collection import collections_root, list_collections
+from ._catalog import collections_root, list_collections
 from ._manifest import Manifest
 
 if TYPE_CHECKING:

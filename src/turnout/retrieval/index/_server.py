@@ -51,11 +51,39 @@ def connect(url: str, api_key: str | None = None) -> Any:
     return _LOCAL[url]
 
 
+def dense_codes(models: Any, quantization: str) -> Any:
+    """qdrant-client's quantization config for a dense vector (the same codes as on Edge)."""
+    if quantization == "none":
+        return None
+    if quantization == "scalar":
+        return models.ScalarQuantization(
+            scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8, always_ram=True)
+        )
+    if quantization == "binary":
+        return models.BinaryQuantization(
+            binary=models.BinaryQuantizationConfig(
+                always_ram=True, query_encoding=models.BinaryQuantizationQueryEncoding.SCALAR8BITS
+            )
+        )
+    bits = {"turbo4": models.TurboQuantBitSize.BITS4, "turbo2": models.TurboQuantBitSize.BITS2}
+    return models.TurboQuantization(
+        turbo=models.TurboQuantQuantizationConfig(always_ram=True, bits=bits[quantization])
+    )
+
+
 class ServerBackend:
     kind = "server"
 
     def __init__(
-        self, client: Any, spec: CollectionSpec, *, ef: int, m: int, ef_construct: int, create: bool
+        self,
+        client: Any,
+        spec: CollectionSpec,
+        *,
+        ef: int,
+        m: int,
+        ef_construct: int,
+        create: bool,
+        oversampling: float = 4.0,
     ) -> None:
         from qdrant_client import models
 
@@ -64,6 +92,12 @@ class ServerBackend:
         self.spec = spec
         self.name = spec.name
         self.ef = ef
+        # Quantized dense vectors: search the codes, re-score the best with the originals.
+        self.rescore = (
+            models.QuantizationSearchParams(rescore=True, oversampling=oversampling)
+            if spec.quantization != "none"
+            else None
+        )
         distance = {
             "cosine": models.Distance.COSINE,
             "dot": models.Distance.DOT,
@@ -76,6 +110,7 @@ class ServerBackend:
                     size=spec.dim,
                     distance=distance[spec.distance],
                     hnsw_config=models.HnswConfigDiff(m=m, ef_construct=ef_construct),
+                    quantization_config=dense_codes(models, spec.quantization),
                 )
             }
             if spec.multivector:
@@ -197,7 +232,9 @@ class ServerBackend:
     ) -> list[Found]:
         m = self.m
         flt = qdrant_filter(m, must)
-        params = m.SearchParams(hnsw_ef=max(self.ef, k))
+        params = m.SearchParams(
+            hnsw_ef=max(self.ef, k), quantization=self.rescore if using == "dense" else None
+        )
         if multivector is None:
             result = self._call(
                 "search",

@@ -12,6 +12,15 @@ from numpy.typing import NDArray
 Modality = Literal["image", "page", "text"]
 Distance = Literal["cosine", "dot", "euclid"]
 Quantization = Literal["none", "scalar", "binary"]
+# A dense vector's codes: scalar is int8, turbo4/turbo2 TurboQuant at 4 and 2 bits a value.
+DenseQuantization = Literal["none", "scalar", "turbo4", "turbo2", "binary"]
+DENSE_QUANTIZATIONS: tuple[DenseQuantization, ...] = (
+    "none",
+    "scalar",
+    "turbo4",
+    "turbo2",
+    "binary",
+)
 Retriever = Literal["image", "text", "bm25"]
 FusionMethod = Literal["rrf", "weighted"]
 
@@ -173,6 +182,8 @@ class CollectionSpec:
     backend: str = "edge"
     created_at: str = ""
     documents: DocumentOptions | None = None
+    # Recorded by collections made before it existed as absent: no codes.
+    quantization: DenseQuantization = "none"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
