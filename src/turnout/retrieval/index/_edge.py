@@ -83,7 +83,8 @@ def _is_client(q: Any) -> bool:
 
 
 def dense_codes(q: Any, quantization: str) -> Any:
-    """Qdrant's quantization config for a dense vector (Edge and qdrant-client alike)."""
+    """Qdrant Edge's quantization config for a dense vector (`_server.dense_codes` makes the
+    same codes with qdrant-client's models)."""
     if quantization == "none":
         return None
     if quantization == "scalar":
