@@ -4,16 +4,24 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.turnout-installed
 
-.PHONY: install demo test lint typecheck unit bench clean browser ocr
+.PHONY: install demo test lint typecheck unit bench clean browser ocr lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Reinstall only when the project's dependency list changes.
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+# Reinstall only when the project's dependency list or its pinned versions change.
+# constraints.txt holds the exact versions make test passed with, so a new upstream
+# release cannot change a build that passed; make lock moves them forward on purpose.
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]' -c constraints.txt
 	touch $@
+
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade -e '.[test]'
+	{ sed -n 1,2p constraints.txt; $(BIN)/pip freeze --exclude-editable | grep -vi '^turnout'; } \
+		> constraints.txt.new && mv constraints.txt.new constraints.txt
+	touch $(STAMP)
 
 install: $(STAMP)
 

@@ -103,9 +103,7 @@ class HFDualEncoder:
         self._streams = self.options.streams or default_streams(self.options.device)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path)
-            self.image_processor = AutoImageProcessor.from_pretrained(  # type: ignore[no-untyped-call]
-                path, backend="pil"
-            )
+            self.image_processor = AutoImageProcessor.from_pretrained(path, backend="pil")
             model = AutoModel.from_pretrained(path, dtype=self._torch_dtype)
         except (OSError, ValueError, KeyError, SafetensorError) as exc:
             raise EncoderLoadError(
@@ -321,5 +319,5 @@ def quiet_transformers() -> None:
     """Keep transformers' own load bars and notices out of a terminal turnout writes to."""
     from transformers.utils import logging
 
-    logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-    logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()

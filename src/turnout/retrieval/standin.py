@@ -36,7 +36,7 @@ def word_tokenizer(words: Iterable[str], model_max_length: int, with_mask: bool)
         single="[BOS] $A [EOS]", special_tokens=[("[BOS]", 2), ("[EOS]", 3)]
     )
     names = ["input_ids", "attention_mask"] if with_mask else ["input_ids"]
-    return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
+    return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         pad_token="[PAD]",
         unk_token="[UNK]",
