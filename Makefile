@@ -17,11 +17,14 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]' -c constraints.txt
 	touch $@
 
-lock: | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --upgrade -e '.[test]'
-	{ sed -n 1,2p constraints.txt; $(BIN)/pip freeze --exclude-editable | grep -vi '^turnout'; } \
-		> constraints.txt.new && mv constraints.txt.new constraints.txt
-	touch $(STAMP)
+# Resolved in a throwaway venv, so a dependency dropped from pyproject.toml leaves the pins.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade pip
+	.lock-venv/bin/python -m pip install --quiet -e '.[test]'
+	{ sed -n 1,2p constraints.txt; .lock-venv/bin/pip freeze --exclude-editable \
+		| grep -vi '^turnout'; } > constraints.txt.new && mv constraints.txt.new constraints.txt
+	rm -rf .lock-venv
 
 install: $(STAMP)
 
